@@ -1,0 +1,162 @@
+"""The run ledger: one row per job run in a Delta table (``<lake>/_ops/runs``).
+
+A row is appended once, when the run ends, whatever the outcome. Appends are
+blind (they read nothing), so concurrent writers do not conflict in Delta;
+the first write creates the table, and a race between two first writers is
+retried. The same row, as one JSON object, is the job's last line on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from lib.retry import Backoff, retry
+
+LEDGER_SCHEMA = T.StructType(
+    [
+        T.StructField("run_id", T.StringType(), False),
+        T.StructField("job", T.StringType(), False),
+        T.StructField("pipeline", T.StringType(), True),
+        T.StructField("logical_date", T.DateType(), True),
+        T.StructField("attempt", T.IntegerType(), False),
+        T.StructField("status", T.StringType(), False),
+        T.StructField("exit_code", T.IntegerType(), False),
+        T.StructField("started_at", T.TimestampType(), False),
+        T.StructField("ended_at", T.TimestampType(), False),
+        T.StructField("duration_s", T.DoubleType(), False),
+        T.StructField("rows_in", T.LongType(), True),
+        T.StructField("rows_out", T.LongType(), True),
+        T.StructField("rows_quarantined", T.LongType(), True),
+        T.StructField("error_class", T.StringType(), True),
+        T.StructField("error_message", T.StringType(), True),
+        T.StructField("conf_fingerprint", T.StringType(), True),
+        T.StructField("env", T.StringType(), True),
+        T.StructField("details", T.StringType(), True),
+    ]
+)
+
+STATUSES = ("success", "failed", "skipped")
+
+
+def new_run_id() -> str:
+    """A fresh, sortable-enough unique id for one run."""
+    now = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"{now}-{uuid.uuid4().hex[:12]}"
+
+
+def utcnow() -> datetime:
+    """Now, in UTC, timezone-aware."""
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class RunRecord:
+    """One run, as the ledger stores it and the job prints it."""
+
+    run_id: str
+    job: str
+    started_at: datetime
+    pipeline: str | None = None
+    logical_date: date | None = None
+    attempt: int = 1
+    status: str = "running"
+    exit_code: int = 0
+    ended_at: datetime | None = None
+    duration_s: float = 0.0
+    rows_in: int | None = None
+    rows_out: int | None = None
+    rows_quarantined: int | None = None
+    error_class: str | None = None
+    error_message: str | None = None
+    conf_fingerprint: str | None = None
+    env: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def finish(
+        self,
+        status: str,
+        exit_code: int,
+        *,
+        ended_at: datetime | None = None,
+        error: BaseException | None = None,
+        error_message: str | None = None,
+    ) -> RunRecord:
+        """Close the record: status, exit code, end time, duration, error."""
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
+        self.status = status
+        self.exit_code = int(exit_code)
+        self.ended_at = ended_at or utcnow()
+        self.duration_s = round((self.ended_at - self.started_at).total_seconds(), 3)
+        if error is not None:
+            self.error_class = type(error).__name__
+        if error_message is not None:
+            self.error_message = error_message
+        return self
+
+    def as_row(self) -> tuple:
+        """Values in LEDGER_SCHEMA order (timestamps as naive UTC)."""
+        values = asdict(self)
+        values["details"] = json.dumps(self.details, sort_keys=True, default=str)
+        for key in ("started_at", "ended_at"):
+            ts = values[key]
+            if ts is not None and ts.tzinfo is not None:
+                values[key] = ts.astimezone(timezone.utc).replace(tzinfo=None)
+        return tuple(values[f.name] for f in LEDGER_SCHEMA.fields)
+
+    def to_json(self) -> str:
+        """The record as one line of JSON (ISO dates, UTC timestamps with Z)."""
+
+        def iso(value: Any) -> Any:
+            if isinstance(value, datetime):
+                value = value.astimezone(timezone.utc) if value.tzinfo else value
+                return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+            if isinstance(value, date):
+                return value.isoformat()
+            return value
+
+        data = {k: iso(v) for k, v in asdict(self).items()}
+        return json.dumps(data, sort_keys=False, default=str)
+
+
+class Ledger:
+    """Reads and appends the run ledger table at ``path``."""
+
+    def __init__(self, spark: SparkSession, path: str, backoff: Backoff | None = None):
+        self.spark = spark
+        self.path = path
+        self.backoff = backoff or Backoff(attempts=6, base_delay=0.2, max_delay=5.0)
+
+    def _create_if_missing(self) -> None:
+        from delta.tables import DeltaTable
+
+        (
+            DeltaTable.createIfNotExists(self.spark)
+            .location(self.path)
+            .addColumns(LEDGER_SCHEMA)
+            .property("delta.appendOnly", "true")
+            .execute()
+        )
+
+    def append(self, record: RunRecord) -> None:
+        """Append one finished record; retried on Delta conflicts (e.g. a creation race)."""
+        if record.status == "running" or record.ended_at is None:
+            raise ValueError("finish() the record before appending it")
+
+        def write() -> None:
+            self._create_if_missing()
+            df = self.spark.createDataFrame([record.as_row()], LEDGER_SCHEMA).coalesce(1)
+            df.write.format("delta").mode("append").save(self.path)
+
+        retry(write, self.backoff)
+
+    def read(self) -> DataFrame:
+        """The whole ledger as a DataFrame."""
+        return self.spark.read.format("delta").load(self.path)

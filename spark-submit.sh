@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The one way to launch a lakehouse job, locally or on a cluster.
+#
+#   ./spark-submit.sh [--env ENV] [--conf-dir DIR] JOB [job args...]
+#   ./spark-submit.sh --help
+#
+# Reads conf/base.yaml + conf/<ENV>.yaml (through lib/submit.py, the same
+# loader the jobs use) for the master, deploy mode, jars and Spark confs,
+# zips lib/ for --py-files, and runs jobs/JOB.py with spark-submit. The exit
+# code is the job's own (see README, "Exit codes"); 2 for a bad launch.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+VENV=${LAKEHOUSE_VENV:-$ROOT/.venv}
+PY=${LAKEHOUSE_PYTHON:-$VENV/bin/python}
+
+jobs_list() {
+  local f names=()
+  for f in "$ROOT"/jobs/*.py; do
+    f=$(basename "$f" .py)
+    [ "$f" = "__init__" ] || names+=("$f")
+  done
+  (IFS=', '; echo "${names[*]}")
+}
+
+usage() {
+  cat <<EOF
+usage: ./spark-submit.sh [--env ENV] [--conf-dir DIR] JOB [job args...]
+
+Launch a lakehouse job with spark-submit, configured from conf/.
+
+options:
+  --env ENV        config overlay conf/ENV.yaml (default: \$LAKEHOUSE_ENV or local)
+  --conf-dir DIR   config folder (default: \$LAKEHOUSE_CONF_DIR or ./conf)
+  -h, --help       show this help
+
+jobs: $(jobs_list)
+      (./spark-submit.sh JOB --help shows a job's own options)
+EOF
+}
+
+fail() { echo "spark-submit.sh: error: $*" >&2; exit 2; }
+
+ENV_NAME=${LAKEHOUSE_ENV:-}
+CONF_DIR=${LAKEHOUSE_CONF_DIR:-}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -h|--help) usage; exit 0 ;;
+    --env) [ $# -ge 2 ] || fail "--env needs a value"; ENV_NAME=$2; shift 2 ;;
+    --env=*) ENV_NAME=${1#--env=}; shift ;;
+    --conf-dir) [ $# -ge 2 ] || fail "--conf-dir needs a value"; CONF_DIR=$2; shift 2 ;;
+    --conf-dir=*) CONF_DIR=${1#--conf-dir=}; shift ;;
+    -*) fail "unknown option $1 (see --help)" ;;
+    *) break ;;
+  esac
+done
+
+[ $# -ge 1 ] || { usage >&2; fail "no job given (jobs: $(jobs_list))"; }
+JOB=$1
+shift
+if [[ ! "$JOB" =~ ^[a-z][a-z0-9_]*$ ]] || [ "$JOB" = "__init__" ] || [ ! -f "$ROOT/jobs/$JOB.py" ]; then
+  fail "unknown job '$JOB' (jobs: $(jobs_list))"
+fi
+
+[ -x "$PY" ] || { echo "spark-submit.sh: error: no Python environment at $VENV: run scripts/setup.sh" >&2; exit 1; }
+
+# The job gets the config folder as an absolute path: inside spark-submit, lib/
+# is a zip and cannot find ./conf by itself.
+CONF_DIR=${CONF_DIR:-$ROOT/conf}
+[ -d "$CONF_DIR" ] || fail "config folder '$CONF_DIR' does not exist"
+CONF_DIR=$(cd "$CONF_DIR" && pwd)
+common=(--conf-dir "$CONF_DIR")
+[ -n "$ENV_NAME" ] && common+=(--env "$ENV_NAME")
+
+# Job --help needs no Spark: answer it from Python directly.
+for arg in "$@"; do
+  if [ "$arg" = "-h" ] || [ "$arg" = "--help" ]; then
+    exec env PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PY" "$ROOT/jobs/$JOB.py" "$@"
+  fi
+done
+
+set +e
+submit_out=$(cd "$ROOT" && "$PY" -m lib.submit --job "$JOB" "${common[@]}" --zip "$ROOT/.build/lib.zip")
+rc=$?
+set -e
+[ $rc -eq 0 ] || exit $rc
+mapfile -t submit_args <<< "$submit_out"
+
+if [ -n "${SPARK_HOME:-}" ] && [ -x "$SPARK_HOME/bin/spark-submit" ]; then
+  SPARK_SUBMIT="$SPARK_HOME/bin/spark-submit"
+else
+  SPARK_SUBMIT="$VENV/bin/spark-submit"
+fi
+export LAKEHOUSE_HOME=$ROOT
+export PYSPARK_PYTHON=${PYSPARK_PYTHON:-$PY}
+export PYSPARK_DRIVER_PYTHON=${PYSPARK_DRIVER_PYTHON:-$PY}
+
+# Spark's PythonRunner merges the driver's stderr into stdout. The job marks
+# its stderr lines (lib/cli.py); they are sent back to stderr here, so stdout
+# carries only the job's report and, last, its JSON run record.
+MARK=$'\x1f'
+export LAKEHOUSE_STDERR_MARKER=$MARK
+set +e
+"$SPARK_SUBMIT" "${submit_args[@]}" "$ROOT/jobs/$JOB.py" "$@" "${common[@]}" \
+  | awk -v mark="$MARK" '
+      index($0, mark) == 1 { print substr($0, 2) > "/dev/stderr"; fflush("/dev/stderr"); next }
+      { print; fflush() }'
+rc=${PIPESTATUS[0]}
+set -e
+exit "$rc"
