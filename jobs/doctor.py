@@ -169,14 +169,13 @@ def check_delta(spark, lake_path: str) -> str:
             .execute()
         )
         got = sorted(tuple(r) for r in spark.read.format("delta").load(lake_path).collect())
-        versions = DeltaTable.forPath(spark, lake_path).history().count()
     finally:
         if lake_path.startswith("/"):
             shutil.rmtree(lake_path, ignore_errors=True)
     want = [(1, "a"), (2, "B"), (3, "c"), (4, "d")]
     if got != want:
         raise RuntimeError(f"Delta round trip read {got}, expected {want}")
-    return f"write + MERGE + read OK ({versions} commits) under {lake_path.rsplit('/', 3)[0]}"
+    return f"write + MERGE + read OK under {lake_path.rsplit('/', 3)[0]}"
 
 
 def main(argv: list[str] | None = None) -> int:

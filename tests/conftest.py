@@ -70,10 +70,10 @@ def make_settings(lake_root: Path | str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def spark():
+def spark(tmp_path_factory):
     from lib.session import build_session
 
-    session = build_session(make_settings(ROOT / ".lake-unused"), "tests")
+    session = build_session(make_settings(tmp_path_factory.mktemp("lake")), "tests")
     yield session
     session.stop()
 
