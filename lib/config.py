@@ -29,6 +29,8 @@ from lib import project_root
 from lib.ddl import Column, DdlError, parse_columns
 from lib.durations import Duration
 from lib.errors import ConfigError
+from lib.events import RESERVED_COLUMNS
+from lib.retry import Backoff
 from lib.typedconf import (
     Builder,
     KeyProblem,
@@ -232,6 +234,23 @@ class ProcessingTime:
 
 
 @dataclass(frozen=True)
+class RetrySettings:
+    """How often to try again after a transient failure, and how long to wait."""
+
+    attempts: int = 3
+    base_delay: Duration = Duration.parse("5s")  # noqa: RUF009 - immutable
+    max_delay: Duration = Duration.parse("1m")  # noqa: RUF009 - immutable
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise KeyProblem("attempts", "must be at least 1")
+
+    def backoff(self) -> Backoff:
+        """The same as a :class:`~lib.retry.Backoff`."""
+        return Backoff(self.attempts, self.base_delay.seconds, self.max_delay.seconds)
+
+
+@dataclass(frozen=True)
 class StreamSettings:
     """Structured Streaming settings of ``stream_ingest``."""
 
@@ -239,6 +258,10 @@ class StreamSettings:
     trigger: Literal["available_now", "once"] | ProcessingTime = "available_now"
     late_events: Literal["quarantine", "drop"] = "quarantine"
     checkpoint: str | None = None
+    # broker down or a query failing with a transient error: restart this often
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    # on SIGTERM/SIGINT: let the running micro-batch finish for this long, then stop
+    stop_grace: Duration = Duration.parse("30s")  # noqa: RUF009 - immutable
 
 
 @dataclass(frozen=True)
@@ -437,6 +460,8 @@ def _check_pipeline(p: Pipeline, fail: typing.Callable[[str, str], ConfigError])
     for col in columns:
         if not IDENTIFIER.fullmatch(col.name):
             raise fail("schema", f"column name {col.name!r} is not a plain identifier")
+        if col.name in RESERVED_COLUMNS:
+            raise fail("schema", f"column name {col.name!r} is reserved for Kafka/audit metadata")
     for i, key in enumerate(p.keys):
         if key not in by_name:
             raise fail(f"keys[{i}]", f"{key!r} is not a column of the schema")
@@ -447,6 +472,8 @@ def _check_pipeline(p: Pipeline, fail: typing.Callable[[str, str], ConfigError])
             "event_time",
             f"{p.event_time!r} must be a TIMESTAMP column, not {by_name[p.event_time].type_name}",
         )
+    if p.partition_by in RESERVED_COLUMNS:
+        raise fail("partition_by", f"{p.partition_by!r} is reserved for Kafka/audit metadata")
     if p.partition_by in by_name and by_name[p.partition_by].type_name != "date":
         raise fail("partition_by", f"{p.partition_by!r} is in the schema but is not a DATE")
     known = set(by_name) | {p.partition_by}

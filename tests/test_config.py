@@ -179,7 +179,7 @@ def test_unknown_key_names_file_key_path_and_allowed_keys(tmp_path):
     err = error_of(write_conf(tmp_path, pipelines={"orders": pipe}))
     assert re.fullmatch(
         r".*pipelines/orders\.yaml: stream\.watermrk: unknown key \(allowed here: "
-        r"checkpoint, late_events, trigger, watermark\)",
+        r"checkpoint, late_events, retry, stop_grace, trigger, watermark\)",
         str(err),
     )
 
@@ -402,6 +402,14 @@ def test_unknown_env_lists_the_known_ones(tmp_path):
             "stream",
             "needs `source.kafka`",
         ),
+        (
+            {"schema": "order_id STRING, kafka_offset BIGINT, event_time TIMESTAMP"},
+            "schema",
+            "'kafka_offset' is reserved",
+        ),
+        ({"partition_by": "ingested_at"}, "partition_by", "reserved"),
+        ({"stream": {"retry": {"attempts": 0}}}, "stream.retry.attempts", "at least 1"),
+        ({"stream": {"stop_grace": "a while"}}, "stream.stop_grace", "bad duration"),
     ],
 )
 def test_pipeline_consistency_errors(tmp_path, overrides, key, message):

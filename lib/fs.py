@@ -1,0 +1,72 @@
+"""Small file operations through Hadoop's FileSystem, so they work on any lake.
+
+Checkpoints and tables may live on the local disk, HDFS, S3 or ADLS; Python's
+``pathlib`` only knows the first. These helpers go through the JVM's Hadoop
+``FileSystem`` of the running SparkSession instead.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+
+def _path(spark: SparkSession, path: str):
+    jvm = spark._jvm  # type: ignore[attr-defined]
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    return hpath, hpath.getFileSystem(spark._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
+
+
+def exists(spark: SparkSession, path: str) -> bool:
+    """Whether a file or folder exists."""
+    hpath, fs = _path(spark, path)
+    return bool(fs.exists(hpath))
+
+
+def read_text(spark: SparkSession, path: str) -> str:
+    """A whole (small) file as UTF-8 text."""
+    hpath, fs = _path(spark, path)
+    stream = fs.open(hpath)
+    try:
+        jvm = spark._jvm  # type: ignore[attr-defined]
+        data = jvm.org.apache.commons.io.IOUtils.toByteArray(stream)
+    finally:
+        stream.close()
+    return bytes(data).decode("utf-8")
+
+
+def write_text(spark: SparkSession, path: str, text: str) -> None:
+    """Write a small UTF-8 file atomically: a temporary file, then a rename.
+
+    Readers never see a half-written file, even if the writer is killed.
+    Replaces an existing file.
+    """
+    import uuid
+
+    hpath, fs = _path(spark, path)
+    tmp, _ = _path(spark, f"{path}.{uuid.uuid4().hex}.tmp")
+    stream = fs.create(tmp, True)
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
+    if fs.exists(hpath):
+        fs.delete(hpath, False)
+    if not fs.rename(tmp, hpath):
+        fs.delete(tmp, False)
+        raise OSError(f"could not write {path}")
+
+
+def rename(spark: SparkSession, source: str, target: str) -> None:
+    """Rename a file or folder; raises OSError when the file system refuses."""
+    src, fs = _path(spark, source)
+    dst, _ = _path(spark, target)
+    if not fs.rename(src, dst):
+        raise OSError(f"could not rename {source} to {target}")
+
+
+def list_names(spark: SparkSession, path: str) -> list[str]:
+    """Names of the entries of a folder (empty when it does not exist)."""
+    hpath, fs = _path(spark, path)
+    if not fs.exists(hpath):
+        return []
+    return sorted(str(status.getPath().getName()) for status in fs.listStatus(hpath))
