@@ -98,13 +98,43 @@ export PYSPARK_DRIVER_PYTHON=${PYSPARK_DRIVER_PYTHON:-$PY}
 # Spark's PythonRunner merges the driver's stderr into stdout. The job marks
 # its stderr lines (lib/cli.py); they are sent back to stderr here, so stdout
 # carries only the job's report and, last, its JSON run record.
+#
+# Signals: SIGTERM/SIGINT must reach the Python driver (which stops cleanly
+# and records the run) but not the JVM (whose shutdown hooks would kill the
+# SparkContext under it). So spark-submit starts with both signals ignored
+# (the JVM keeps an inherited "ignore"; the driver installs its own
+# handlers), and this script forwards them to the driver, whose pid the job
+# writes to LAKEHOUSE_DRIVER_PIDFILE. Signalling the whole process group, as
+# Airflow does, works the same way.
 MARK=$'\x1f'
 export LAKEHOUSE_STDERR_MARKER=$MARK
-set +e
-"$SPARK_SUBMIT" "${submit_args[@]}" "$ROOT/jobs/$JOB.py" "$@" "${common[@]}" \
-  | awk -v mark="$MARK" '
+RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/lakehouse-run.XXXXXX")
+export LAKEHOUSE_DRIVER_PIDFILE=$RUN_DIR/driver.pid
+cleanup() { rm -rf "$RUN_DIR"; }
+trap cleanup EXIT
+
+trap '' TERM INT
+{
+  status=0
+  "$SPARK_SUBMIT" "${submit_args[@]}" "$ROOT/jobs/$JOB.py" "$@" "${common[@]}" || status=$?
+  echo "$status" > "$RUN_DIR/rc"
+} | awk -v mark="$MARK" '
       index($0, mark) == 1 { print substr($0, 2) > "/dev/stderr"; fflush("/dev/stderr"); next }
-      { print; fflush() }'
-rc=${PIPESTATUS[0]}
-set -e
+      { print; fflush() }' &
+pipeline_pid=$!
+
+forward() {
+  local pid
+  pid=$(cat "$LAKEHOUSE_DRIVER_PIDFILE" 2>/dev/null || true)
+  if [ -n "$pid" ]; then
+    kill -"$1" "$pid" 2>/dev/null || true
+  fi
+}
+trap 'forward TERM' TERM
+trap 'forward INT' INT
+
+while kill -0 "$pipeline_pid" 2>/dev/null; do
+  wait "$pipeline_pid" || true
+done
+rc=$(cat "$RUN_DIR/rc" 2>/dev/null || echo 1)
 exit "$rc"

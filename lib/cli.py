@@ -14,19 +14,28 @@ A job module builds its parser with :func:`job_parser`, then hands its
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import sys
 import traceback
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
 
 from lib.config import Config, Pipeline, Settings, load_config
-from lib.errors import ConfigError, ExitCode, UsageError, exit_code_for, one_line
+from lib.errors import (
+    ConfigError,
+    ExitCode,
+    TransientError,
+    UsageError,
+    exit_code_for,
+    one_line,
+)
 from lib.ledger import Ledger, RunRecord, new_run_id, utcnow
 
 log = logging.getLogger("lakehouse")
@@ -145,9 +154,116 @@ def route_stderr() -> None:
         sys.stderr = _MarkedStderr(marker, sys.stdout)
 
 
+class Interrupted(TransientError):
+    """SIGTERM/SIGINT stopped a job; Delta commits are atomic, so running it again is safe."""
+
+
+class _StopFlag:
+    """Set by a signal handler, read by whoever waits (see :func:`graceful_stop_signals`)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._event = threading.Event()
+        self.reason: str | None = None
+
+    def set(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+        self._event.set()
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True as soon as a stop is requested."""
+        return self._event.wait(seconds)
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextlib.contextmanager
+def _handlers(handler: Callable[[int, object], None]) -> Iterator[None]:
+    if os.getpid() != _MAIN_PID[0] or not _in_main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+_MAIN_PID = [os.getpid()]
+
+
+@contextlib.contextmanager
+def graceful_stop_signals() -> Iterator[_StopFlag]:
+    """SIGTERM/SIGINT only set a flag (a streaming loop polls it and stops cleanly)."""
+    flag = _StopFlag()
+
+    def handler(signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        if not flag.requested:
+            log.warning("%s received: finishing the current micro-batch, then stopping", name)
+        flag.set(name)
+
+    with _handlers(handler):
+        yield flag
+
+
+@contextlib.contextmanager
+def interrupt_on_signals(spark_getter: Callable[[], object | None]) -> Iterator[None]:
+    """SIGTERM/SIGINT cancel running Spark jobs and raise :class:`Interrupted`."""
+
+    def handler(signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        spark = spark_getter()
+        if spark is not None:
+            with contextlib.suppress(Exception):
+                spark.sparkContext.cancelAllJobs()  # type: ignore[attr-defined]
+        raise Interrupted(f"interrupted by {name}; nothing partial was committed")
+
+    with _handlers(handler):
+        yield
+
+
+def write_driver_pid() -> None:
+    """Tell the launcher which process to forward SIGTERM/SIGINT to."""
+    pidfile = os.environ.get("LAKEHOUSE_DRIVER_PIDFILE")
+    if pidfile and os.environ.get("PYSPARK_GATEWAY_PORT"):
+        with contextlib.suppress(OSError), open(pidfile, "w") as fh:
+            fh.write(str(os.getpid()))
+
+
+def restore_default_signals() -> None:
+    """Undo the launcher's "ignore SIGTERM/SIGINT" (meant for the JVM) in the driver.
+
+    Jobs then stop like any process; :func:`run_job` and the streaming job
+    install their own, gentler handlers around the work.
+    """
+    if not _in_main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def setup_logging() -> None:
     """Log lines to stderr; stdout stays for the report and the JSON last line."""
     route_stderr()
+    write_driver_pid()
+    restore_default_signals()
     level = os.environ.get("LAKEHOUSE_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(
         level=getattr(logging, level, logging.INFO),
@@ -232,7 +348,8 @@ def run_job(
     ledger = Ledger(spark, config.settings.ledger_path)
     ctx = JobContext(job, args, config, spark, record, ledger)
     try:
-        outcome = run(ctx)
+        with interrupt_on_signals(lambda: spark):
+            outcome = run(ctx)
         record.rows_in = outcome.rows_in
         record.rows_out = outcome.rows_out
         record.rows_quarantined = outcome.rows_quarantined

@@ -147,3 +147,27 @@ def test_lake_root_that_is_not_writable(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
     assert f"lake root {blocker / 'lake'} is not writable" in err[0]
+
+
+def test_sigterm_interrupts_a_running_job_which_is_recorded(spark, conf, tmp_path, capsys):
+    import os
+    import signal
+    import threading
+    import time
+
+    def body(ctx):
+        threading.Timer(0.5, os.kill, args=(os.getpid(), signal.SIGTERM)).start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+        return Outcome()
+
+    previous = signal.getsignal(signal.SIGTERM)
+    code = run_job("demo", ["--conf-dir", str(conf), "--pipeline", "orders"], parser(), body)
+    assert code == 75
+    assert signal.getsignal(signal.SIGTERM) == previous  # handlers restored
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["error_class"] == "Interrupted"
+    assert printed["error_message"].startswith("interrupted by SIGTERM")
+    row = spark.read.format("delta").load(str(tmp_path / "lake" / "_ops" / "runs")).first()
+    assert (row.status, row.exit_code) == ("failed", 75)

@@ -1,0 +1,597 @@
+"""Exactly-once Kafka -> bronze: the streaming plan, its idempotent sink, its checkpoint.
+
+Exactly once is three things together:
+
+1. a replayable source: Kafka offsets live in the query's checkpoint;
+2. deduplication: an event-time watermark and ``dropDuplicatesWithinWatermark``
+   on the pipeline's keys (bounded state);
+3. an idempotent sink: every micro-batch is written with MERGE
+   insert-if-absent (bronze on the keys, quarantine on topic/partition/offset),
+   so a batch replayed after a crash, or a key that comes back after its
+   dedup state expired, never adds a row twice.
+
+The plan is a union of two branches over the same Kafka rows: ``kept`` (the
+valid events that survive the watermark and the dedup) and ``seen`` (every
+consumed row, with its parse verdict). The sink uses ``seen`` to quarantine
+bad events, to account for late ones (rows the stateful operator drops with
+only a counter) and to count everything, so every consumed offset ends up in
+bronze, in quarantine, or counted as a duplicate or a late event.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
+
+from lib import fs
+from lib.config import KafkaSource, Pipeline, Settings
+from lib.delta_io import ensure_table, insert_if_absent
+from lib.errors import ConfigError, TransientError, is_transient, one_line
+from lib.events import (
+    DETAIL,
+    INGESTED_AT,
+    KAFKA_COLUMNS,
+    LATE,
+    QUARANTINE_SCHEMA,
+    RAW_KEY,
+    RAW_VALUE,
+    REASON,
+    bronze_projection,
+    bronze_schema,
+    mark_late,
+    parse_events,
+    quarantine_projection,
+    required_fields,
+    with_kafka_columns,
+    with_partition_date,
+)
+from lib.kafka_probe import probe
+from lib.retry import Backoff
+
+log = logging.getLogger("lakehouse.stream")
+
+BRANCH = "_branch"
+KEPT = "kept"
+SEEN = "seen"
+FINGERPRINT_FILE = "_lakehouse_checkpoint.json"
+PLAN_VERSION = "kafka->parse->watermark->dropDuplicatesWithinWatermark(keys) + seen/v1"
+MAX_BATCHES_IN_DETAILS = 50
+STOP_MARK = "lakehouse-stop-requested"
+
+
+class StopRequested(RuntimeError):
+    """Raised by the sink for a micro-batch that starts after a stop was requested."""
+
+
+# ---------------------------------------------------------------- source and plan
+
+
+def kafka_options(kafka: KafkaSource) -> dict[str, str]:
+    """Spark Kafka source options from the pipeline's ``source.kafka``."""
+    options = {
+        "kafka.bootstrap.servers": kafka.bootstrap_servers or "",
+        "startingOffsets": kafka.starting_offsets,
+        "failOnDataLoss": str(kafka.fail_on_data_loss).lower(),
+    }
+    if kafka.topic is not None:
+        options["subscribe"] = kafka.topic
+    else:
+        options["subscribePattern"] = kafka.pattern or ""
+    if kafka.max_offsets_per_trigger is not None:
+        options["maxOffsetsPerTrigger"] = str(kafka.max_offsets_per_trigger)
+    for key, value in kafka.options.items():
+        options[f"kafka.{key}"] = value
+    return options
+
+
+def read_kafka(spark: SparkSession, kafka: KafkaSource) -> DataFrame:
+    """The streaming Kafka source of a pipeline."""
+    return spark.readStream.format("kafka").options(**kafka_options(kafka)).load()
+
+
+def ingest_plan(source: DataFrame, pipeline: Pipeline) -> DataFrame:
+    """Kafka rows -> ``kept`` (valid, watermarked, deduplicated) union ``seen`` (all)."""
+    if pipeline.stream is None:
+        raise ConfigError(f"pipeline {pipeline.name} has no `stream` section")
+    columns = pipeline.columns
+    required = required_fields(columns, pipeline.keys, pipeline.event_time)
+    events = (
+        source.transform(with_kafka_columns)
+        .transform(parse_events, columns, required)
+        .withColumn(INGESTED_AT, F.current_timestamp())
+    )
+    kept = (
+        events.filter(F.col(REASON).isNull())
+        .transform(with_partition_date, pipeline.event_time, pipeline.partition_by)
+        .withWatermark(pipeline.event_time, pipeline.stream.watermark.spark())
+        .dropDuplicatesWithinWatermark(list(pipeline.keys))
+        .transform(bronze_projection, columns, pipeline.partition_by)
+        .withColumn(BRANCH, F.lit(KEPT))
+    )
+    seen = events.select(
+        *KAFKA_COLUMNS,
+        RAW_KEY,
+        RAW_VALUE,
+        REASON,
+        DETAIL,
+        INGESTED_AT,
+        pipeline.event_time,
+        F.lit(SEEN).alias(BRANCH),
+    )
+    return kept.unionByName(seen, allowMissingColumns=True)
+
+
+def ingest_writer(source: DataFrame, pipeline: Pipeline, sink: BronzeSink) -> DataStreamWriter:
+    """The configured, unstarted writer; the job picks trigger and checkpoint and starts it."""
+    return (
+        ingest_plan(source, pipeline)
+        .writeStream.queryName(f"stream_ingest_{pipeline.name}")
+        .foreachBatch(sink)
+    )
+
+
+# ---------------------------------------------------------------- the sink
+
+
+@dataclass
+class BatchMetrics:
+    """What one micro-batch did."""
+
+    batch_id: int
+    input_rows: int = 0
+    bronze_inserted: int = 0
+    duplicates: int = 0
+    late: int = 0
+    quarantined: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+    offsets: dict[str, list[int]] = field(default_factory=dict)
+    late_watermark: str | None = None
+    duration_s: float = 0.0
+    phases_s: dict[str, float] = field(default_factory=dict)
+
+    def line(self) -> str:
+        """One log line."""
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.by_reason.items())) or "none"
+        offsets = " ".join(f"{tp}:{lo}-{hi}" for tp, (lo, hi) in sorted(self.offsets.items()))
+        return (
+            f"batch {self.batch_id}: {self.input_rows} in, {self.bronze_inserted} new in bronze, "
+            f"{self.duplicates} duplicate, {self.late} late, {self.quarantined} quarantined "
+            f"({reasons}); offsets {offsets or '-'}; {self.duration_s:.2f}s"
+        )
+
+
+def late_watermark_ms(spark: SparkSession, checkpoint: str, batch_id: int) -> int:
+    """The event-time watermark below which batch ``batch_id`` dropped rows as late.
+
+    Spark filters late rows in batch N against the watermark recorded with
+    batch N-1 (its offset log entry), in epoch milliseconds; 0 before that.
+    """
+    if batch_id <= 0:
+        return 0
+    text = fs.read_text(spark, f"{checkpoint.rstrip('/')}/offsets/{batch_id - 1}")
+    lines = text.splitlines()
+    if len(lines) < 2:
+        raise RuntimeError(f"offset log entry {batch_id - 1} in {checkpoint} is damaged")
+    return int(json.loads(lines[1]).get("batchWatermarkMs", 0))
+
+
+class BronzeSink:
+    """The ``foreachBatch`` function: safe to run twice for the same batch id."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        pipeline: Pipeline,
+        settings: Settings,
+        *,
+        run_id: str,
+        checkpoint: str,
+    ):
+        if pipeline.bronze is None or pipeline.stream is None:
+            raise ConfigError(f"pipeline {pipeline.name} needs `bronze` and `stream` sections")
+        self.spark = spark
+        self.pipeline = pipeline
+        self.run_id = run_id
+        self.checkpoint = checkpoint
+        self.bronze_path = settings.table_path(pipeline.bronze.table, pipeline.bronze.path)
+        self.quarantine_path = settings.quarantine_path(pipeline.name)
+        self.quarantine_late = pipeline.stream.late_events == "quarantine"
+        self.batches: list[BatchMetrics] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._in_flight: int | None = None
+        self._last_done: int | None = None
+
+    def ensure_tables(self) -> None:
+        """Create bronze and quarantine before the first batch needs them."""
+        p = self.pipeline
+        ensure_table(
+            self.spark,
+            self.bronze_path,
+            bronze_schema(p.columns, p.partition_by),
+            partition_by=[p.partition_by],
+        )
+        ensure_table(self.spark, self.quarantine_path, QUARANTINE_SCHEMA)
+
+    @property
+    def completed(self) -> int:
+        """Micro-batches this sink has finished (in this run)."""
+        with self._lock:
+            return len(self.batches)
+
+    def close(self) -> int | None:
+        """Refuse new micro-batches; return the batch whose commit the caller should await.
+
+        A batch already running finishes; a batch that starts after this fails
+        at once, before writing anything, and is run again by the next run.
+        """
+        with self._lock:
+            self._closed = True
+            return self._in_flight if self._in_flight is not None else self._last_done
+
+    def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
+        with self._lock:
+            if self._closed:
+                raise StopRequested(f"{STOP_MARK}: batch {batch_id} left for the next run")
+            self._in_flight = batch_id
+        try:
+            self._process(batch_df, batch_id)
+        finally:
+            with self._lock:
+                self._in_flight = None
+        with self._lock:
+            self._last_done = batch_id
+
+    def _process(self, batch_df: DataFrame, batch_id: int) -> None:
+        started = time.monotonic()
+        p = self.pipeline
+        watermark = late_watermark_ms(self.spark, self.checkpoint, batch_id)
+        is_seen = F.col(BRANCH) == SEEN
+        marked = mark_late(batch_df, p.event_time, watermark, only=is_seen)
+        # the raw text is only kept for rows bound for quarantine: less to cache
+        bound_for_quarantine = is_seen & F.col(REASON).isNotNull()
+        df = marked.select(
+            *[
+                F.when(bound_for_quarantine, F.col(c)).alias(c) if c in (RAW_KEY, RAW_VALUE) else c
+                for c in marked.columns
+            ]
+        ).persist()
+        try:
+            metrics = self._write(df, batch_id, is_seen)
+        finally:
+            df.unpersist()
+        if watermark:
+            metrics.late_watermark = datetime.fromtimestamp(
+                watermark / 1000, timezone.utc
+            ).isoformat()
+        metrics.duration_s = round(time.monotonic() - started, 3)
+        with self._lock:
+            self.batches.append(metrics)
+        if metrics.input_rows:
+            log.info("%s", metrics.line())
+
+    def _write(self, df: DataFrame, batch_id: int, is_seen: Any) -> BatchMetrics:
+        p = self.pipeline
+        # valid on-time rows of `seen` that are not kept were duplicates within the watermark
+        outcome = F.when(~is_seen, F.lit(KEPT)).otherwise(F.coalesce(F.col(REASON), F.lit("valid")))
+        clock = time.monotonic()
+        stats = (
+            df.groupBy(outcome.alias("outcome"), "kafka_topic", "kafka_partition", p.partition_by)
+            .agg(
+                F.count(F.lit(1)).alias("n"),
+                F.min("kafka_offset").alias("lo"),
+                F.max("kafka_offset").alias("hi"),
+            )
+            .collect()
+        )
+        metrics = BatchMetrics(batch_id=batch_id)
+        metrics.phases_s["read_parse_dedup"] = round(time.monotonic() - clock, 3)
+        kept_rows = 0
+        kept_days: set[Any] = set()
+        valid = 0
+        for row in stats:
+            if row.outcome == KEPT:
+                kept_rows += row.n
+                kept_days.add(row[p.partition_by])
+                continue
+            metrics.input_rows += row.n
+            key = f"{row.kafka_topic}[{row.kafka_partition}]"
+            lo, hi = metrics.offsets.get(key, [row.lo, row.hi])
+            metrics.offsets[key] = [min(lo, row.lo), max(hi, row.hi)]
+            if row.outcome == "valid":
+                valid += row.n
+            else:
+                metrics.by_reason[row.outcome] = metrics.by_reason.get(row.outcome, 0) + row.n
+        metrics.late = metrics.by_reason.get(LATE, 0)
+        if not self.quarantine_late:
+            metrics.by_reason.pop(LATE, None)
+        if valid < kept_rows:  # cannot happen while Spark's late rule is the one we mirror
+            log.warning(
+                "batch %d: %d rows kept but only %d valid and on time; late accounting is off",
+                batch_id,
+                kept_rows,
+                valid,
+            )
+
+        clock = time.monotonic()
+        if kept_rows:
+            merged = insert_if_absent(
+                self.spark,
+                self.bronze_path,
+                df.filter(~is_seen).transform(bronze_projection, p.columns, p.partition_by),
+                p.keys,
+                partition_column=p.partition_by,
+                partition_values=kept_days,
+            )
+            metrics.bronze_inserted = merged.inserted
+            metrics.phases_s["bronze_merge"] = round(time.monotonic() - clock, 3)
+        metrics.duplicates = valid - metrics.bronze_inserted
+
+        reasons = list(metrics.by_reason)
+        if reasons:
+            clock = time.monotonic()
+            merged = insert_if_absent(
+                self.spark,
+                self.quarantine_path,
+                df.filter(is_seen & F.col(REASON).isin(reasons)).transform(
+                    quarantine_projection, self.run_id
+                ),
+                list(KAFKA_COLUMNS[:3]),
+            )
+            metrics.quarantined = merged.inserted
+            metrics.phases_s["quarantine_merge"] = round(time.monotonic() - clock, 3)
+        return metrics
+
+    def totals(self) -> dict[str, Any]:
+        """Sums over the batches of this run, for the ledger row and the summary."""
+        with self._lock:
+            batches = list(self.batches)
+        by_reason: dict[str, int] = {}
+        for b in batches:
+            for reason, n in b.by_reason.items():
+                by_reason[reason] = by_reason.get(reason, 0) + n
+        return {
+            "batches": len(batches),
+            "input_rows": sum(b.input_rows for b in batches),
+            "bronze_inserted": sum(b.bronze_inserted for b in batches),
+            "duplicates": sum(b.duplicates for b in batches),
+            "late": sum(b.late for b in batches),
+            "quarantined": sum(b.quarantined for b in batches),
+            "quarantined_by_reason": by_reason,
+        }
+
+    def batch_details(self) -> list[dict[str, Any]]:
+        """The last batches' metrics, for the ledger's details."""
+        with self._lock:
+            return [asdict(b) for b in self.batches[-MAX_BATCHES_IN_DETAILS:]]
+
+
+# ---------------------------------------------------------------- checkpoint guard
+
+
+def stream_fingerprint(pipeline: Pipeline) -> dict[str, Any]:
+    """What a checkpoint cannot survive: source, keys, event time, stateful plan, state schema."""
+    kafka = pipeline.source.kafka
+    types = {c.name: c.type_name for c in pipeline.columns}
+    return {
+        "source": {"topic": kafka.topic, "pattern": kafka.pattern} if kafka else None,
+        "keys": list(pipeline.keys),
+        "key_types": [types[k] for k in pipeline.keys],
+        "event_time": pipeline.event_time,
+        "event_time_type": types[pipeline.event_time],
+        "plan": PLAN_VERSION,
+    }
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """The checkpoint a run uses."""
+
+    path: str
+    checkpoint_id: str
+    created: bool
+    archived: str | None = None
+
+
+class CheckpointGuard:
+    """Refuses a checkpoint the config cannot resume; starts or resets one.
+
+    A checkpoint made for another source, other keys or another stateful
+    plan cannot be resumed: :meth:`verify` raises a ConfigError naming the
+    difference and ``--reset-checkpoint``, before anything is written.
+    :meth:`open` then archives the old checkpoint (with ``reset``) and writes
+    the fingerprint of a new one. After a reset, bronze and quarantine keep
+    their rows; the topic is read again from ``starting_offsets`` and MERGE
+    skips what is already there.
+    """
+
+    def __init__(self, spark: SparkSession, path: str, pipeline: Pipeline, *, reset: bool = False):
+        self.spark = spark
+        self.path = path.rstrip("/")
+        self.marker = f"{self.path}/{FINGERPRINT_FILE}"
+        self.pipeline = pipeline
+        self.reset = reset
+        self.wanted = stream_fingerprint(pipeline)
+
+    def verify(self) -> dict[str, Any] | None:
+        """The stored marker when it matches (None for a new checkpoint); reads only."""
+        if self.reset:
+            return None
+        if fs.exists(self.spark, self.marker):
+            stored = json.loads(fs.read_text(self.spark, self.marker))
+            if stored.get("fingerprint") != self.wanted:
+                changes = _differences(stored.get("fingerprint") or {}, self.wanted)
+                raise ConfigError(
+                    f"checkpoint {self.path} was made for {changes}; it cannot be resumed with "
+                    "this config: run again with --reset-checkpoint to archive it and start anew"
+                )
+            return stored
+        if fs.list_names(self.spark, f"{self.path}/offsets"):
+            raise ConfigError(
+                f"checkpoint {self.path} has progress but no {FINGERPRINT_FILE}: it was not made "
+                "by this job; run with --reset-checkpoint to archive it and start a new one"
+            )
+        return None
+
+    def open(self, now: datetime | None = None) -> CheckpointInfo:
+        """Resume the checkpoint, or archive (reset) and start a new one."""
+        stored = self.verify()
+        if stored is not None:
+            return CheckpointInfo(self.path, stored.get("checkpoint_id", "unknown"), created=False)
+        now = now or datetime.now(timezone.utc)
+        archived = None
+        if self.reset and fs.exists(self.spark, self.path):
+            archived = f"{self.path}.archived-{now.strftime('%Y%m%dT%H%M%SZ')}"
+            fs.rename(self.spark, self.path, archived)
+            log.warning("checkpoint %s archived to %s", self.path, archived)
+        checkpoint_id = uuid.uuid4().hex
+        body = {
+            "pipeline": self.pipeline.name,
+            "checkpoint_id": checkpoint_id,
+            "created_at": now.isoformat(),
+            "fingerprint": self.wanted,
+        }
+        fs.write_text(self.spark, self.marker, json.dumps(body, indent=2, sort_keys=True) + "\n")
+        self.reset = False  # a restart after a transient failure resumes this new checkpoint
+        return CheckpointInfo(self.path, checkpoint_id, created=True, archived=archived)
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:
+    parts = [
+        f"{key}={json.dumps(old.get(key))} (now {json.dumps(new.get(key))})"
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    ]
+    return ", ".join(parts) or "another configuration"
+
+
+# ---------------------------------------------------------------- running the query
+
+
+class StopFlag(Protocol):
+    """What the runner needs of a stop request (see lib.cli.graceful_stop_signals)."""
+
+    @property
+    def requested(self) -> bool: ...
+
+    def wait(self, seconds: float) -> bool: ...
+
+
+@dataclass
+class StreamResult:
+    """How the streaming part of a run ended."""
+
+    status: str  # "drained" | "stopped" | "max_batches"
+    attempts: int
+    errors: list[str] = field(default_factory=list)
+
+
+class StreamRunner:
+    """Starts the query, waits for it, stops it gracefully, restarts it on transient errors.
+
+    A graceful stop closes the sink (no new micro-batch writes anything),
+    waits until the batch that was running is committed (or ``stop_grace``
+    runs out), then stops the query; whatever was not committed is read
+    again by the next run, and the sink makes that replay harmless.
+    """
+
+    def __init__(
+        self,
+        start: Callable[[], StreamingQuery],
+        *,
+        sink: BronzeSink,
+        backoff: Backoff,
+        stop: StopFlag,
+        stop_grace: float,
+        max_batches: int | None = None,
+        preflight: Callable[[], None] | None = None,
+        poll: float = 0.5,
+    ):
+        self.start = start
+        self.sink = sink
+        self.backoff = backoff
+        self.stop = stop
+        self.stop_grace = stop_grace
+        self.max_batches = max_batches
+        self.preflight = preflight
+        self.poll = poll
+
+    def run(self) -> StreamResult:
+        """Run until drained, stopped or out of retries (then raise TransientError)."""
+        attempt = 1
+        errors: list[str] = []
+        while True:
+            if self.stop.requested:
+                return StreamResult("stopped", attempt, errors)
+            try:
+                if self.preflight is not None:
+                    self.preflight()
+                query = self.start()
+                status = self._wait(query)
+                failure = query.exception()
+                if failure is None or (status != "failed" and STOP_MARK in str(failure)):
+                    return StreamResult(status, attempt, errors)
+                raise failure
+            except Exception as exc:
+                errors.append(one_line(exc))
+                if self.stop.requested:
+                    return StreamResult("stopped", attempt, errors)
+                if not is_transient(exc):
+                    raise
+                if attempt >= self.backoff.attempts:
+                    raise TransientError(
+                        f"gave up after {attempt} attempt(s): {one_line(exc)}"
+                    ) from exc
+                delay = self.backoff.delay(attempt)
+                log.warning("stream failed (%s); restarting in %.1fs", one_line(exc), delay)
+                if self.stop.wait(delay):
+                    return StreamResult("stopped", attempt, errors)
+                attempt += 1
+
+    def _wait(self, query: StreamingQuery) -> str:
+        while True:
+            try:
+                if query.awaitTermination(self.poll):
+                    return "drained"
+            except Exception:
+                return "failed"  # the caller reads query.exception()
+            if self.stop.requested:
+                self._graceful_stop(query)
+                return "stopped"
+            if self.max_batches is not None and self.sink.completed >= self.max_batches:
+                self._graceful_stop(query)
+                return "max_batches"
+
+    def _graceful_stop(self, query: StreamingQuery) -> None:
+        target = self.sink.close()
+        deadline = time.monotonic() + self.stop_grace
+        while target is not None and query.isActive and time.monotonic() < deadline:
+            progress = query.lastProgress
+            if progress and progress.get("batchId", -1) >= target:
+                break  # that batch is committed
+            time.sleep(0.1)
+        query.stop()
+
+
+def kafka_preflight(kafka: KafkaSource) -> Callable[[], None]:
+    """A check that the pipeline's brokers answer; raises TransientError if not."""
+
+    def check() -> None:
+        servers = kafka.bootstrap_servers or ""
+        tls = kafka.options.get("security.protocol", "PLAINTEXT").upper().endswith("SSL")
+        result = probe(servers, timeout=5.0, tls=tls)
+        if not result.ok:
+            raise TransientError(f"Kafka at {servers} is unreachable ({result.detail})")
+
+    return check

@@ -1,0 +1,318 @@
+"""stream_ingest against a real broker and real Delta tables, run in-process."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from delta.tables import DeltaTable
+
+from datagen.orders import Event, generate, produce
+from jobs import stream_ingest
+from tests.builders import pipeline_yaml, write_conf
+
+pytestmark = pytest.mark.kafka
+
+T0 = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
+
+
+def order(order_id: str, ts: datetime, **fields) -> Event:
+    body = {
+        "order_id": order_id,
+        "amount": 10.5,
+        "status": "paid",
+        "event_time": ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        **fields,
+    }
+    return Event(order_id, json.dumps(body).encode(), "valid", order_id)
+
+
+def raw(value: bytes | None, key: str = "bad") -> Event:
+    return Event(key, value, "bad")
+
+
+class StreamHarness:
+    """One pipeline on a fresh topic and lake; runs the job in-process."""
+
+    def __init__(self, tmp_path: Path, bootstrap: str, topic: str, capsys, monkeypatch):
+        self.tmp_path = tmp_path
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.capsys = capsys
+        self.lake = tmp_path / "lake"
+        monkeypatch.setenv("LAKEHOUSE_LAKE_ROOT", str(self.lake))
+        self.configure()
+
+    def configure(self, **overrides) -> None:
+        stream = {
+            "watermark": "1 hour",
+            "retry": {"attempts": 2, "base_delay": "100ms"},
+            **overrides.pop("stream", {}),
+        }
+        kafka = {
+            "topic": self.topic,
+            "bootstrap_servers": self.bootstrap,
+            **overrides.pop("kafka", {}),
+        }
+        pipe = pipeline_yaml(source={"kafka": kafka}, stream=stream, **overrides)
+        shutil.rmtree(self.tmp_path / "conf", ignore_errors=True)
+        self.conf = write_conf(self.tmp_path, pipelines={"orders": pipe})
+
+    def produce(self, events: list[Event]) -> None:
+        produce(self.bootstrap, self.topic, events)
+
+    def run(self, *args: str) -> tuple[int, dict]:
+        code = stream_ingest.main(["--conf-dir", str(self.conf), "--pipeline", "orders", *args])
+        out = self.capsys.readouterr().out.strip().splitlines()
+        return code, json.loads(out[-1])
+
+    @property
+    def bronze_path(self) -> str:
+        return str(self.lake / "bronze" / "orders")
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.lake / "_checkpoints" / "orders" / "stream_ingest"
+
+    def bronze(self, spark):
+        return spark.read.format("delta").load(self.bronze_path)
+
+    def quarantine(self, spark):
+        return spark.read.format("delta").load(str(self.lake / "quarantine" / "orders"))
+
+    def versions(self, spark, path: str | None = None) -> int:
+        return DeltaTable.forPath(spark, path or self.bronze_path).history().count()
+
+
+@pytest.fixture
+def harness(tmp_path, kafka_bootstrap, kafka_topic, capsys, monkeypatch):
+    return StreamHarness(tmp_path, kafka_bootstrap, kafka_topic, capsys, monkeypatch)
+
+
+def keys(df) -> list[str]:
+    return sorted(r.order_id for r in df.select("order_id").collect())
+
+
+def test_duplicates_within_and_across_batches_leave_one_row_per_key(spark, harness):
+    events = generate(400, seed=3, start=T0, dup_share=0.2)
+    distinct = sorted({e.order_id for e in events})
+    harness.configure(kafka={"max_offsets_per_trigger": 60})  # ~7 batches: dups cross batches
+    harness.produce(events)
+
+    code, record = harness.run()
+
+    assert code == 0 and record["status"] == "success"
+    bronze = harness.bronze(spark)
+    assert keys(bronze) == distinct  # one row per key, no key missing
+    assert record["rows_in"] == 400 and record["rows_out"] == len(distinct)
+    assert record["details"]["duplicates"] == 400 - len(distinct) == 80
+    assert record["details"]["batches"] >= 7
+    # Kafka metadata and the partition column are kept
+    row = bronze.orderBy("order_id").first()
+    assert row.kafka_topic == harness.topic and row.kafka_offset >= 0
+    assert row.event_date == row.event_time.date() and row.ingested_at is not None
+
+
+def test_bad_events_are_quarantined_and_good_ones_in_the_same_batch_land(spark, harness):
+    good = [order(f"g{i}", T0 + timedelta(minutes=i)) for i in range(3)]
+    bad = [
+        raw(b"not json"),
+        raw(None),
+        raw(b'{"amount": 1, "event_time": "2026-11-25T10:00:00Z"}'),
+        raw(b'{"order_id": "x1", "amount": "a lot", "event_time": "2026-11-25T10:00:00Z"}'),
+        raw(b'{"order_id": "x2", "event_time": "yesterday"}'),
+    ]
+    harness.produce([good[0], *bad[:3], good[1], *bad[3:], good[2]])
+
+    code, record = harness.run()
+
+    assert code == 0
+    assert keys(harness.bronze(spark)) == ["g0", "g1", "g2"]
+    got = sorted(
+        (r.raw_value or "", r.reason, r.detail) for r in harness.quarantine(spark).collect()
+    )
+    assert got == sorted(
+        [
+            ("not json", "malformed_json", "not a JSON object"),
+            ("", "malformed_json", "empty value"),
+            (
+                '{"amount": 1, "event_time": "2026-11-25T10:00:00Z"}',
+                "missing_field",
+                "missing: order_id",
+            ),
+            (
+                '{"order_id": "x1", "amount": "a lot", "event_time": "2026-11-25T10:00:00Z"}',
+                "wrong_type",
+                "not of the declared type: amount",
+            ),
+            (
+                '{"order_id": "x2", "event_time": "yesterday"}',
+                "wrong_type",
+                "not of the declared type: event_time",
+            ),
+        ]
+    )
+    q = harness.quarantine(spark).first()
+    assert q.kafka_topic == harness.topic and q.run_id == record["run_id"] and q.raw_key == "bad"
+    assert record["details"]["quarantined_by_reason"] == {
+        "malformed_json": 2,
+        "missing_field": 1,
+        "wrong_type": 2,
+    }
+    assert record["rows_quarantined"] == 5
+
+
+@pytest.mark.parametrize("late_events", ["quarantine", "drop"])
+def test_late_events_are_counted_and_handled_per_config(spark, harness, late_events):
+    harness.configure(stream={"late_events": late_events})
+    # first run: the newest event is 12:00, so the watermark becomes 11:00
+    harness.produce([order("a", T0), order("b", T0 + timedelta(hours=2))])
+    assert harness.run()[0] == 0
+    late_wm = T0 + timedelta(hours=1)
+    harness.produce(
+        [
+            order("late1", T0 + timedelta(minutes=10)),
+            order("edge", late_wm),  # exactly at the watermark: late (Spark drops <= watermark)
+            order("ontime", late_wm + timedelta(milliseconds=1)),
+            order("b", T0 + timedelta(hours=2)),  # a duplicate, not late
+        ]
+    )
+
+    code, record = harness.run()
+
+    assert code == 0
+    assert keys(harness.bronze(spark)) == ["a", "b", "ontime"]
+    assert record["details"]["late"] == 2 and record["details"]["duplicates"] == 1
+    quarantined = sorted(
+        (json.loads(r.raw_value)["order_id"], r.reason) for r in harness.quarantine(spark).collect()
+    )
+    if late_events == "quarantine":
+        assert quarantined == [("edge", "late"), ("late1", "late")]
+        assert record["rows_quarantined"] == 2
+    else:
+        assert quarantined == [] and record["rows_quarantined"] == 0
+
+
+def test_restart_continues_and_an_empty_rerun_changes_nothing(spark, harness):
+    harness.produce([order(f"a{i}", T0 + timedelta(seconds=i)) for i in range(5)])
+    assert harness.run()[0] == 0
+    bronze_versions = harness.versions(spark)
+    quarantine_versions = harness.versions(spark, str(harness.lake / "quarantine" / "orders"))
+
+    code, record = harness.run()  # nothing new in the topic
+
+    assert code == 0 and record["rows_in"] == 0
+    assert harness.versions(spark) == bronze_versions
+    assert harness.versions(spark, str(harness.lake / "quarantine" / "orders")) == (
+        quarantine_versions
+    )
+
+    harness.produce([order(f"b{i}", T0 + timedelta(seconds=i)) for i in range(3)])
+    code, record = harness.run()
+    assert code == 0 and record["rows_in"] == 3 and record["rows_out"] == 3
+    assert len(keys(harness.bronze(spark))) == 8
+
+
+def test_a_replayed_batch_writes_nothing_twice(spark, harness):
+    events = [order(f"r{i}", T0 + timedelta(seconds=i)) for i in range(20)] + [raw(b"{oops")]
+    harness.produce(events)
+    assert harness.run()[0] == 0
+    # as if the driver died after batch 0 wrote its rows but before Spark recorded its
+    # commit: Spark runs batch 0 again with the same offsets
+    for folder in ("commits", "offsets"):
+        for f in (harness.checkpoint / folder).iterdir():
+            if f.name != "0" or folder == "commits":
+                f.unlink()
+
+    code, record = harness.run()
+
+    assert code == 0 and record["rows_in"] == 21  # the events were read again...
+    assert record["rows_out"] == 0 and record["rows_quarantined"] == 0  # ...and written once only
+    assert len(keys(harness.bronze(spark))) == 20
+    assert harness.quarantine(spark).count() == 1
+
+
+def test_a_key_back_after_its_dedup_state_expired_is_not_inserted_again(spark, harness):
+    harness.produce([order("k", T0), order("x", T0 + timedelta(hours=3))])
+    assert harness.run()[0] == 0
+    harness.produce([order("y", T0 + timedelta(hours=4))])  # watermark moves past k's state
+    assert harness.run()[0] == 0
+    # k again, newer than the late watermark, same day: only MERGE can catch it now
+    harness.produce([order("k", T0 + timedelta(hours=3, minutes=30))])
+
+    code, record = harness.run()
+
+    assert code == 0 and record["details"]["late"] == 0
+    assert record["rows_out"] == 0 and record["details"]["duplicates"] == 1
+    rows = harness.bronze(spark).filter("order_id = 'k'").collect()
+    assert len(rows) == 1 and rows[0].event_time == T0.replace(tzinfo=None)
+
+
+def test_checkpoint_the_config_cannot_resume_is_refused_then_reset(spark, harness):
+    harness.produce([order(f"c{i}", T0 + timedelta(seconds=i)) for i in range(4)])
+    assert harness.run()[0] == 0
+    harness.configure(keys=["order_id", "status"])
+    versions = harness.versions(spark)
+
+    code, record = harness.run()
+
+    assert code == 2
+    assert (
+        "was made for key_types" in record["error_message"] or "keys=" in (record["error_message"])
+    )
+    assert "--reset-checkpoint" in record["error_message"]
+    assert harness.versions(spark) == versions  # nothing written
+
+    code, record = harness.run("--reset-checkpoint")
+
+    assert code == 0
+    archived = record["details"]["checkpoint_archived"]
+    assert archived and Path(archived).is_dir()
+    assert record["rows_in"] == 4 and record["rows_out"] == 0  # re-read, nothing duplicated
+    assert len(keys(harness.bronze(spark))) == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--trigger", "sometimes"], "invalid trigger 'sometimes'"),
+        (["--trigger", "processing_time=soon"], "bad duration 'soon'"),
+        (["--max-batches", "0"], "at least 1"),
+    ],
+)
+def test_bad_arguments_exit_2_and_write_nothing(harness, args, message):
+    code, record = harness.run(*args)
+    assert code == 2 and message in record["error_message"]
+    assert not harness.lake.exists()
+
+
+def test_a_pipeline_without_a_stream_section_is_refused(harness):
+    pipe = pipeline_yaml()
+    del pipe["stream"]
+    harness.conf = write_conf(harness.tmp_path, pipelines={"orders": pipe})
+    code, record = harness.run()
+    assert code == 2 and "cannot be streamed" in record["error_message"]
+    assert not (harness.lake / "bronze").exists()
+
+
+def test_unreachable_broker_exits_75_after_the_retry_budget(harness, tmp_path):
+    harness.configure(kafka={"bootstrap_servers": "127.0.0.1:9"})  # nothing listens on port 9
+    code, record = harness.run()
+    assert code == 75
+    assert record["error_message"].startswith("gave up after 2 attempt(s): Kafka at 127.0.0.1:9")
+    assert not (harness.lake / "bronze").exists()
+    assert not harness.checkpoint.exists()
+
+
+def test_max_batches_stops_after_that_many(spark, harness):
+    harness.configure(kafka={"max_offsets_per_trigger": 10})
+    harness.produce([order(f"m{i}", T0 + timedelta(seconds=i)) for i in range(50)])
+    code, record = harness.run("--max-batches", "2")
+    assert code == 0 and record["details"]["ended_by"] == "max_batches"
+    assert 20 <= record["rows_in"] < 50
+    code, record = harness.run()  # the rest, without losing or repeating any
+    assert code == 0
+    assert len(keys(harness.bronze(spark))) == 50
