@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -162,8 +163,6 @@ class _StopFlag:
     """Set by a signal handler, read by whoever waits (see :func:`graceful_stop_signals`)."""
 
     def __init__(self) -> None:
-        import threading
-
         self._event = threading.Event()
         self.reason: str | None = None
 
@@ -186,7 +185,7 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 @contextlib.contextmanager
 def _handlers(handler: Callable[[int, object], None]) -> Iterator[None]:
-    if os.getpid() != _MAIN_PID[0] or not _in_main_thread():
+    if not _in_main_thread():
         yield
         return
     previous = {sig: signal.signal(sig, handler) for sig in _STOP_SIGNALS}
@@ -198,12 +197,7 @@ def _handlers(handler: Callable[[int, object], None]) -> Iterator[None]:
 
 
 def _in_main_thread() -> bool:
-    import threading
-
     return threading.current_thread() is threading.main_thread()
-
-
-_MAIN_PID = [os.getpid()]
 
 
 @contextlib.contextmanager

@@ -8,14 +8,9 @@ import pytest
 from pyspark.sql import functions as F
 
 from lib.kafka_probe import parse_bootstrap, probe
+from tests.helpers.ports import closed_port
 
 pytestmark = pytest.mark.kafka
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_probe_finds_the_broker(kafka_bootstrap):

@@ -10,23 +10,9 @@ import subprocess
 import pytest
 
 from tests.conftest import ROOT
+from tests.helpers.ports import free_port_pair
 
 SCRIPT = str(ROOT / "scripts" / "kafka.sh")
-
-
-def free_port_pair() -> int:
-    """A port p with p and p+1 both free."""
-    for _ in range(50):
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-        with socket.socket() as b:
-            try:
-                b.bind(("127.0.0.1", port + 1))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free port pair")
 
 
 def run(*args: str, env: dict[str, str], timeout: float = 120):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from tests.builders import pipeline_yaml, write_conf
 from tests.conftest import ROOT
+from tests.helpers.ports import closed_port
 
 LAUNCHER = str(ROOT / "spark-submit.sh")
 
@@ -29,12 +29,6 @@ def launch(*args: str, env: dict[str, str] | None = None, timeout: float = 300):
 
 def last_json(stdout: str) -> dict:
     return json.loads(stdout.strip().splitlines()[-1])
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_help_lists_the_jobs():

@@ -6,7 +6,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -17,6 +16,7 @@ import pytest
 from datagen.orders import generate, produce
 from tests.builders import pipeline_yaml, write_conf
 from tests.conftest import ROOT
+from tests.helpers.ports import free_port_pair
 
 LAUNCHER = str(ROOT / "spark-submit.sh")
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -147,20 +147,6 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
     assert sorted((r.raw_value or "") for r in quarantine.collect()) == bad_values
     offsets = quarantine.select("kafka_partition", "kafka_offset").distinct().count()
     assert offsets == quarantine.count() == len(bad_values)
-
-
-def free_port_pair() -> int:
-    for _ in range(50):
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-        with socket.socket() as b:
-            try:
-                b.bind(("127.0.0.1", port + 1))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free port pair")
 
 
 def test_broker_gone_mid_run_exits_75_and_a_later_run_loses_nothing(spark, tmp_path):
