@@ -216,14 +216,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from lib.durations import Duration
 
-    events = generate(
-        args.count,
-        seed=args.seed,
-        dup_share=args.dup_share,
-        late_share=args.late_share,
-        malformed_share=args.malformed_share,
-        late_by=timedelta(seconds=Duration.parse(args.late_by).seconds),
-    )
+    try:
+        events = generate(
+            args.count,
+            seed=args.seed,
+            dup_share=args.dup_share,
+            late_share=args.late_share,
+            malformed_share=args.malformed_share,
+            late_by=timedelta(seconds=Duration.parse(args.late_by).seconds),
+        )
+    except ValueError as exc:
+        print(f"datagen: error: {exc}", file=sys.stderr)
+        return 2
     began = time.monotonic()
     sent = produce(args.bootstrap, args.topic, events, rate=args.rate, partitions=args.partitions)
     took = time.monotonic() - began

@@ -90,12 +90,9 @@ def check_python() -> str:
 
 
 def check_java() -> str:
-    import os
+    from lib.session import java_binary
 
-    home = os.environ.get("JAVA_HOME")
-    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
-    if not java or not Path(java).exists():
-        raise RuntimeError("Java not found: install Java 17 or set JAVA_HOME")
+    java = java_binary()
     out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
     version = next((line.split('"')[1] for line in out.splitlines() if '"' in line), "")
     major = int(version.split(".")[1] if version.startswith("1.") else version.split(".")[0] or 0)

@@ -15,6 +15,7 @@ Spark work, so a job with a bad config exits 2 having written nothing.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -416,9 +417,9 @@ class Pipeline:
     sla: Mapping[str, Sla] = field(default_factory=dict)
     alerts: tuple[AlertSink, ...] = ()
 
-    @property
+    @functools.cached_property
     def columns(self) -> list[Column]:
-        """The event schema, parsed."""
+        """The event schema, parsed (once per pipeline object)."""
         return parse_columns(self.schema)
 
     @property

@@ -1,8 +1,8 @@
 """Pure transforms for Kafka events: metadata columns, JSON parsing, classification.
 
-Every function here is ``DataFrame -> DataFrame`` (batch or streaming alike):
-no reads, no writes, no clock. ``stream_ingest`` chains them; the tests call
-them on small inline DataFrames.
+The transforms are ``DataFrame -> DataFrame`` (batch or streaming alike), the
+rest builds schemas and column lists: no reads, no writes, no clock.
+``stream_ingest`` chains them; the tests call them on small inline DataFrames.
 
 An event is *valid* when its value is a JSON object, every required field
 (NOT NULL columns, the keys and the event-time column) is present and not

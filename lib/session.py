@@ -64,15 +64,22 @@ def spark_conf(settings: Settings, *, with_jars: bool = True) -> dict[str, str]:
     return conf
 
 
-def _require_java() -> None:
+def java_binary() -> str:
+    """The ``java`` Spark will start: ``$JAVA_HOME/bin/java`` or the one on PATH.
+
+    Raises:
+        LakehouseError: no Java is installed.
+    """
     home = os.environ.get("JAVA_HOME")
     if home and os.access(os.path.join(home, "bin", "java"), os.X_OK):
-        return
-    if shutil.which("java") is None:
+        return os.path.join(home, "bin", "java")
+    found = shutil.which("java")
+    if found is None:
         raise LakehouseError(
             "Java not found: install Java 17 (apt-get install openjdk-17-jdk-headless) "
             "or set JAVA_HOME"
         )
+    return found
 
 
 def build_session(settings: Settings, job: str, pipeline: str | None = None) -> SparkSession:
@@ -87,7 +94,7 @@ def build_session(settings: Settings, job: str, pipeline: str | None = None) -> 
     builder = SparkSession.builder.appName(app_name(job, pipeline))
     under_submit = launched_by_spark_submit()
     if not under_submit:
-        _require_java()
+        java_binary()
         builder = builder.master(settings.spark.master)
     for key, value in spark_conf(settings, with_jars=not under_submit).items():
         builder = builder.config(key, value)

@@ -14,6 +14,12 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PORT=${KAFKA_PORT:-9092}
+for value in "$PORT" "${KAFKA_CONTROLLER_PORT:-1}"; do
+  if [[ ! "$value" =~ ^[0-9]+$ ]] || [ "$value" -lt 1 ] || [ "$value" -gt 65534 ]; then
+    echo "kafka.sh: error: invalid port '$value' (KAFKA_PORT / KAFKA_CONTROLLER_PORT)" >&2
+    exit 2
+  fi
+done
 CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((PORT + 1))}
 DIR=${LAKEHOUSE_KAFKA_DIR:-$ROOT/.kafka}
 JARS=${LAKEHOUSE_JARS_DIR:-$ROOT/.cache/jars}/kafka

@@ -128,3 +128,10 @@ def test_start_topics_stop_and_restart_keeps_data(tmp_path):
         assert "keep.me" in listed.stdout.split()
     finally:
         run("stop", env=env)
+
+
+@pytest.mark.parametrize("port", ["abc", "0", "99999"])
+def test_invalid_port_is_refused(tmp_path, port):
+    result = run("status", env={"KAFKA_PORT": port, "LAKEHOUSE_KAFKA_DIR": str(tmp_path / "k")})
+    assert result.returncode == 2
+    assert f"invalid port '{port}'" in result.stderr
