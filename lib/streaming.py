@@ -212,6 +212,7 @@ class BronzeSink:
         self._closed = False
         self._in_flight: int | None = None
         self._last_done: int | None = None
+        self.limit: int | None = None  # close after this many batches (--max-batches)
 
     def ensure_tables(self) -> None:
         """Create bronze and quarantine before the first batch needs them."""
@@ -229,6 +230,12 @@ class BronzeSink:
         """Micro-batches this sink has finished (in this run)."""
         with self._lock:
             return len(self.batches)
+
+    @property
+    def closed(self) -> bool:
+        """True once a stop or the batch limit has closed the sink."""
+        with self._lock:
+            return self._closed
 
     def close(self) -> int | None:
         """Refuse new micro-batches; return the batch whose commit the caller should await.
@@ -252,6 +259,8 @@ class BronzeSink:
                 self._in_flight = None
         with self._lock:
             self._last_done = batch_id
+            if self.limit is not None and len(self.batches) >= self.limit:
+                self._closed = True  # exact, whatever the runner's polling interval
 
     def _process(self, batch_df: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
@@ -524,6 +533,7 @@ class StreamRunner:
         self.stop = stop
         self.stop_grace = stop_grace
         self.max_batches = max_batches
+        sink.limit = max_batches
         self.preflight = preflight
         self.poll = poll
 
@@ -540,7 +550,11 @@ class StreamRunner:
                 query = self.start()
                 status = self._wait(query)
                 failure = query.exception()
-                if failure is None or (status != "failed" and STOP_MARK in str(failure)):
+                if failure is not None and STOP_MARK in str(failure) and self.sink.closed:
+                    # the batch after the last one we wanted refused to start: expected
+                    status = "stopped" if self.stop.requested else "max_batches"
+                    failure = None
+                if failure is None:
                     return StreamResult(status, attempt, errors)
                 raise failure
             except Exception as exc:
