@@ -9,6 +9,10 @@ demo pipeline's), in the same Spark session on the same machine:
   (the issue's baseline: the ratio is plain / stream_ingest);
 - raw_copy: Kafka key and value appended as strings, not even parsed (a
   floor: what moving the bytes costs);
+- dedup_only: ``from_json`` + the job's watermark and
+  ``dropDuplicatesWithinWatermark``, appended (no checks, no quarantine, no
+  MERGE): what the mandated stateful dedup alone costs, to show where the
+  rest of stream_ingest's time goes;
 - stream_ingest: the job's own plan and sink (JSON parsing with the
   pipeline schema and checks, quarantine, watermark +
   dropDuplicatesWithinWatermark, MERGE insert-if-absent into bronze).
@@ -74,8 +78,11 @@ def ensure_topic(bootstrap: str, topic: str, events: int, seed: int) -> float:
     return time.monotonic() - began
 
 
-def run_plain(spark, pipeline, workdir: Path, parse: bool) -> float:
-    """Kafka -> Delta append (parsed with the schema, or raw strings); returns seconds."""
+def run_plain(spark, pipeline, workdir: Path, parse: bool, dedup: bool = False) -> float:
+    """Kafka -> Delta append (parsed with the schema, or raw strings); returns seconds.
+
+    ``dedup`` adds the pipeline's watermark and ``dropDuplicatesWithinWatermark``.
+    """
     from pyspark.sql import functions as F
 
     source = spark.readStream.format("kafka").options(**kafka_options(pipeline.source.kafka)).load()
@@ -96,7 +103,11 @@ def run_plain(spark, pipeline, workdir: Path, parse: bool) -> float:
             "offset",
             "timestamp",
         )
-    name = "plain" if parse else "raw_copy"
+    if dedup:
+        rows = rows.withWatermark(
+            pipeline.event_time, pipeline.stream.watermark.spark()
+        ).dropDuplicatesWithinWatermark(list(pipeline.keys))
+    name = "dedup_only" if dedup else "plain" if parse else "raw_copy"
     began = time.monotonic()
     query = (
         rows.writeStream.format("delta")
@@ -162,7 +173,12 @@ def main(argv: list[str] | None = None) -> int:
             environ={**environ, "ORDERS_TOPIC": topic_name, "LAKEHOUSE_LAKE_ROOT": str(workdir)},
         )
 
-    results: dict[str, list[float]] = {"raw_copy": [], "plain": [], "stream_ingest": []}
+    results: dict[str, list[float]] = {
+        "raw_copy": [],
+        "plain": [],
+        "dedup_only": [],
+        "stream_ingest": [],
+    }
     totals: dict = {}
     try:
         for i, name in enumerate(["warmup"] + [f"round{r}" for r in range(args.rounds)]):
@@ -171,17 +187,19 @@ def main(argv: list[str] | None = None) -> int:
             pipeline = config_for(workdir, which).pipeline
             raw_s = run_plain(spark, pipeline, workdir, parse=False)
             plain_s = run_plain(spark, pipeline, workdir, parse=True)
+            dedup_s = run_plain(spark, pipeline, workdir, parse=True, dedup=True)
             ingest_s, sums = run_ingest(spark, config_for(workdir, which), workdir)
             shutil.rmtree(workdir, ignore_errors=True)
             if name == "warmup":
                 continue
             results["raw_copy"].append(raw_s)
             results["plain"].append(plain_s)
+            results["dedup_only"].append(dedup_s)
             results["stream_ingest"].append(ingest_s)
             totals = sums
             print(
                 f"{name}: raw_copy {raw_s:.1f}s, plain {plain_s:.1f}s, "
-                f"stream_ingest {ingest_s:.1f}s",
+                f"dedup_only {dedup_s:.1f}s, stream_ingest {ingest_s:.1f}s",
                 file=sys.stderr,
             )
     finally:
@@ -202,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         "events_per_second": {k: round(args.events / v) for k, v in best.items()},
         "ratio": round(best_plain / best_ingest, 3),
         "ratio_to_raw_copy": round(best["raw_copy"] / best_ingest, 3),
+        "ratio_dedup_only_to_plain": round(best_plain / best["dedup_only"], 3),
         "stream_ingest_totals": totals,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -156,8 +156,12 @@ class Settings:
         return self.path("_ops", "runs")
 
     def quarantine_path(self, pipeline: str) -> str:
-        """The pipeline's quarantine table."""
+        """The pipeline's quarantine table (events ``stream_ingest`` refused)."""
         return self.path("quarantine", pipeline)
+
+    def load_quarantine_path(self, pipeline: str) -> str:
+        """Rows ``batch_load`` refused, partitioned by logical date."""
+        return self.path("quarantine", f"{pipeline}_loads")
 
     def checkpoint_path(self, pipeline: str, job: str) -> str:
         """The checkpoint folder of one streaming query."""
@@ -282,6 +286,16 @@ class SilverTable:
     mode: Literal["merge", "replace_partition", "insert_if_absent"] = "merge"
     order_by: str | None = None
     schema_evolution: bool = False
+    # merge only: rows of the date that the source no longer has are deleted
+    delete_missing: bool = False
+    # no source for the date: fail (exit 1) or skip (ledger status `skipped`, exit 0)
+    on_missing_source: Literal["fail", "skip"] = "fail"
+    # a concurrent writer won the commit (ConcurrentAppendException & co.): try again
+    retry: RetrySettings = field(
+        default_factory=lambda: RetrySettings(
+            attempts=5, base_delay=Duration.parse("1s"), max_delay=Duration.parse("30s")
+        )
+    )
 
 
 RuleKind = Literal[
@@ -484,6 +498,8 @@ def _check_pipeline(p: Pipeline, fail: typing.Callable[[str, str], ConfigError])
         raise fail("stream", "a `stream` section needs a `bronze` table to write to")
     if p.silver is not None and p.silver.order_by and p.silver.order_by not in known:
         raise fail("silver.order_by", f"{p.silver.order_by!r} is not a column of the schema")
+    if p.silver is not None and p.silver.delete_missing and p.silver.mode != "merge":
+        raise fail("silver.delete_missing", "only applies to `mode: merge`")
     for i, rule in enumerate(p.quality):
         _check_rule(rule, f"quality[{i}]", known, fail)
     tables = {t.table for t in (p.bronze, p.silver) if t is not None}

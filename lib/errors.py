@@ -47,6 +47,18 @@ class ConfigError(LakehouseError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+class SchemaDriftError(LakehouseError):
+    """The source or the target no longer matches the pipeline schema (new columns, new types)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class MissingSourceError(LakehouseError):
+    """No source data for the logical date (``on_missing_source: fail``)."""
+
+    exit_code = ExitCode.FAILURE
+
+
 class QualityGateError(LakehouseError):
     """A data-quality rule with ``on_fail: fail`` was broken."""
 

@@ -42,7 +42,7 @@ LEDGER_SCHEMA = T.StructType(
     ]
 )
 
-STATUSES = ("success", "failed", "skipped")
+STATUSES = ("success", "failed", "skipped", "dry_run")
 
 
 def new_run_id() -> str:

@@ -1,0 +1,705 @@
+"""Batch loads of one logical date into a silver Delta table, idempotently.
+
+A load is three steps, each testable alone:
+
+1. :func:`read_source` - the date's rows from bronze (its partition) or from
+   landed files (``source.files.path`` with ``{date}`` filled in), typed
+   against the pipeline schema. Every row keeps a reason (null when valid)
+   and, for files, its original text for the quarantine.
+2. :func:`prepare` - pure DataFrame functions: rows of another date are
+   refused, the partition column is derived, keys are deduplicated (the
+   newest row by ``silver.order_by`` wins; ties go to the larger row hash,
+   so the winner never depends on file order), audit columns added.
+3. :func:`write_silver` - by ``silver.mode``: ``merge`` (upsert whose
+   matched clause fires only when a business column changed, optionally
+   deleting the date's rows the source no longer has), ``replace_partition``
+   (one ``replaceWhere`` commit, skipped when the day's content is already
+   identical) or ``insert_if_absent``. The date is in every condition, so
+   only that partition is read and loads of other dates never conflict.
+   Every commit carries ``userMetadata`` naming the run.
+
+No SQL text is built from config or argument values: conditions are Column
+expressions over validated identifiers; the one string predicate Delta
+needs (``replaceWhere``) is formatted from a ``datetime.date`` and a
+checked identifier.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from functools import reduce
+from typing import Any
+
+from delta.tables import DeltaTable
+from pyspark.sql import Column as SparkColumn
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lib import fs
+from lib.config import IDENTIFIER, Pipeline, Settings
+from lib.ddl import Column, to_struct
+from lib.delta_io import ensure_table, key_condition
+from lib.errors import ConfigError, SchemaDriftError, TransientError, is_transient
+from lib.events import DETAIL, MISSING, RAW_VALUE, REASON, WRONG_TYPE, parse_events
+from lib.events import required_fields as event_required_fields
+from lib.retry import retry
+
+log = logging.getLogger(__name__)
+
+LOADED_AT = "loaded_at"
+RUN_ID = "run_id"
+AUDIT_COLUMNS = (LOADED_AT, RUN_ID)
+RECORD = "record"  # the row as the source had it, kept for the quarantine
+EXTRA = "_extra_keys"  # json sources: keys that are not in the schema
+ROW_HASH = "_row_hash"
+
+OUTSIDE_DATE = "outside_date"
+DUPLICATE = "duplicate"  # counted, never quarantined: another row of the key won
+
+USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+
+LOAD_QUARANTINE_SCHEMA = T.StructType(
+    [
+        T.StructField("logical_date", T.DateType(), False),
+        T.StructField("source", T.StringType(), False),
+        T.StructField(RECORD, T.StringType(), True),
+        T.StructField(REASON, T.StringType(), False),
+        T.StructField(DETAIL, T.StringType(), True),
+        T.StructField("quarantined_at", T.TimestampType(), False),
+        T.StructField(RUN_ID, T.StringType(), False),
+    ]
+)
+
+
+# ---------------------------------------------------------------- source
+
+
+@dataclass
+class SourceFrame:
+    """A date's source rows, typed, with a reason per row (null = valid)."""
+
+    df: DataFrame
+    location: str
+    kind: str  # "bronze" | "files"
+    extra_columns: list[str] = field(default_factory=list)  # typed sources: known at once
+    json_keys: bool = False  # json: new keys are found while preparing (EXTRA column)
+
+
+def required_columns(pipeline: Pipeline) -> list[str]:
+    """Columns a row must carry: NOT NULL columns, keys, the event time."""
+    return event_required_fields(pipeline.columns, pipeline.keys, pipeline.event_time)
+
+
+def files_location(settings: Settings, pipeline: Pipeline, day: date) -> str:
+    """Where the landed files of ``day`` are (relative paths are below the lake root)."""
+    files = pipeline.source.files
+    if files is None:
+        raise ConfigError(f"pipeline {pipeline.name} has no `source.files`", key="source.files")
+    path = files.path.replace("{date}", day.isoformat())
+    if path.startswith("/") or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", path):
+        return path
+    return settings.path(path)
+
+
+def bronze_location(settings: Settings, pipeline: Pipeline) -> str:
+    """The pipeline's bronze table path."""
+    if pipeline.bronze is None:
+        raise ConfigError(f"pipeline {pipeline.name} has no `bronze` table", key="bronze")
+    return settings.table_path(pipeline.bronze.table, pipeline.bronze.path)
+
+
+def read_source(
+    spark: SparkSession, settings: Settings, pipeline: Pipeline, day: date, kind: str
+) -> SourceFrame | None:
+    """The date's source rows, or None when there is no source for that date."""
+    columns = pipeline.columns
+    if kind == "bronze":
+        location = bronze_location(settings, pipeline)
+        if not DeltaTable.isDeltaTable(spark, location):
+            return None
+        df = spark.read.format("delta").load(location).where(F.col(pipeline.partition_by) == day)
+        if df.isEmpty():
+            return None
+        return SourceFrame(
+            df.select(
+                *[c.name for c in columns],
+                F.lit(None).cast("string").alias(REASON),
+                F.lit(None).cast("string").alias(DETAIL),
+                F.lit(None).cast("string").alias(RECORD),
+            ),
+            f"{location} ({pipeline.partition_by}={day.isoformat()})",
+            kind,
+        )
+    location = files_location(settings, pipeline, day)
+    if not fs.exists(spark, location):
+        return None
+    files = pipeline.source.files
+    assert files is not None  # files_location checked it
+    if files.format == "json":
+        raw = spark.read.options(**files.options).text(location)
+        if raw.isEmpty():
+            return None
+        known = F.array(*[F.lit(c.name) for c in columns])
+        df = (
+            raw.select(F.col("value").alias(RAW_VALUE))
+            .transform(parse_events, columns, required_columns(pipeline))
+            .withColumn(EXTRA, F.array_except(F.json_object_keys(RAW_VALUE), known))
+            .withColumnRenamed(RAW_VALUE, RECORD)
+        )
+        return SourceFrame(df, location, kind, json_keys=True)
+    if files.format == "csv":
+        reader = spark.read.options(**{"header": "true", **files.options}).format("csv")
+    else:
+        reader = spark.read.options(**files.options).format(files.format)
+    df = reader.load(location)
+    if df.isEmpty():
+        return None
+    known_names = {c.name for c in columns} | {pipeline.partition_by}
+    extra = [c for c in df.columns if c not in known_names]
+    return SourceFrame(
+        typed_from_columns(df, columns, required_columns(pipeline), keep=extra),
+        location,
+        kind,
+        extra_columns=extra,
+    )
+
+
+def typed_from_columns(
+    df: DataFrame, columns: Sequence[Column], required: Sequence[str], keep: Sequence[str] = ()
+) -> DataFrame:
+    """Columnar source (csv, parquet, delta) -> schema types, with a reason per row.
+
+    A value that does not convert to its column's type makes the row
+    ``wrong_type`` (never a silent null in silver); a required column that is
+    null or absent makes it ``missing_field``. ``keep`` columns pass through.
+    """
+    present = set(df.columns)
+    typed: list[SparkColumn] = []
+    wrong: list[tuple[SparkColumn, str]] = []
+    for c in columns:
+        if c.name not in present:
+            typed.append(F.lit(None).cast(c.data_type).alias(c.name))
+            continue
+        source_type = df.schema[c.name].dataType
+        value = F.col(c.name) if source_type == c.data_type else F.col(c.name).try_cast(c.data_type)
+        typed.append(value.alias(c.name))
+        if source_type != c.data_type:
+            wrong.append((F.col(c.name).isNotNull() & value.isNull(), c.name))
+    missing_list = _names_where(
+        [(F.col(n).isNull(), n) if n in present else (F.lit(True), n) for n in required]
+    )
+    wrong_list = _names_where(wrong)
+    record = F.to_json(F.struct(*[F.col(c) for c in df.columns]))
+    return df.select(
+        *typed,
+        *[F.col(c) for c in keep],
+        F.when(missing_list != "", F.lit(MISSING))
+        .when(wrong_list != "", F.lit(WRONG_TYPE))
+        .alias(REASON),
+        F.when(missing_list != "", F.concat(F.lit("missing: "), missing_list))
+        .when(wrong_list != "", F.concat(F.lit("not of the declared type: "), wrong_list))
+        .alias(DETAIL),
+        record.alias(RECORD),
+    )
+
+
+def _names_where(conditions: list[tuple[SparkColumn, str]]) -> SparkColumn:
+    if not conditions:
+        return F.lit("")
+    return F.concat_ws(",", *[F.when(cond, F.lit(name)) for cond, name in conditions])
+
+
+# ---------------------------------------------------------------- prepare (pure)
+
+
+def row_hash(names: Sequence[str]) -> SparkColumn:
+    """A 64-bit hash of the named columns' values, nulls told apart by position."""
+    return F.xxhash64(*[F.col(n) for n in names], F.array(*[F.col(n).isNull() for n in names]))
+
+
+def refuse_other_dates(df: DataFrame, event_time: str, day: date) -> DataFrame:
+    """Valid rows whose event time is not on ``day`` get ``reason = outside_date``."""
+    other = F.col(REASON).isNull() & (F.to_date(F.col(event_time)) != F.lit(day))
+    return df.withColumn(
+        REASON, F.when(other, F.lit(OUTSIDE_DATE)).otherwise(F.col(REASON))
+    ).withColumn(
+        DETAIL,
+        F.when(
+            other,
+            F.concat(
+                F.lit(f"{event_time} not on {day.isoformat()}: "), F.col(event_time).cast("string")
+            ),
+        ).otherwise(F.col(DETAIL)),
+    )
+
+
+def mark_duplicates(
+    df: DataFrame, keys: Sequence[str], order_by: str | None, business: Sequence[str]
+) -> DataFrame:
+    """Among valid rows of one key, all but the newest get ``reason = duplicate``.
+
+    Newest = largest ``order_by`` (nulls last), then largest row hash: the
+    same input in any order gives the same winner.
+    """
+    ordering = [F.col(order_by).desc_nulls_last()] if order_by else []
+    ordering.append(F.col(ROW_HASH).desc())
+    window = Window.partitionBy(*[F.col(k) for k in keys]).orderBy(*ordering)
+    valid = F.col(REASON).isNull()
+    rank = F.when(valid, F.row_number().over(window))
+    return (
+        df.withColumn(ROW_HASH, row_hash(business))
+        .withColumn("_rank", rank)
+        .withColumn(
+            REASON, F.when(valid & (F.col("_rank") > 1), F.lit(DUPLICATE)).otherwise(F.col(REASON))
+        )
+        .drop("_rank")
+    )
+
+
+def prepare(
+    source: SourceFrame,
+    pipeline: Pipeline,
+    day: date,
+    run_id: str,
+    extra: Sequence[str] = (),
+) -> DataFrame:
+    """Source rows -> rows ready for silver (reason null) or for the quarantine."""
+    business = [c.name for c in pipeline.columns]
+    order_by = pipeline.silver.order_by if pipeline.silver else None
+    df = source.df
+    if source.json_keys:  # the new keys' values, as text (schema evolution only)
+        df = df.select(
+            *df.columns,
+            *[F.get_json_object(F.col(RECORD), f"$.{name}").alias(name) for name in extra],
+        )
+    return (
+        df.transform(refuse_other_dates, pipeline.event_time, day)
+        .withColumn(pipeline.partition_by, F.to_date(F.col(pipeline.event_time)))
+        .transform(mark_duplicates, pipeline.keys, order_by, business)
+        .withColumn(LOADED_AT, F.current_timestamp())
+        .withColumn(RUN_ID, F.lit(run_id))
+    )
+
+
+def silver_schema(pipeline: Pipeline) -> T.StructType:
+    """The silver table: schema columns, the partition column, the audit columns."""
+    fields = list(to_struct(pipeline.columns).fields)
+    if pipeline.partition_by not in {f.name for f in fields}:
+        fields.append(T.StructField(pipeline.partition_by, T.DateType(), True))
+    fields += [
+        T.StructField(LOADED_AT, T.TimestampType(), False),
+        T.StructField(RUN_ID, T.StringType(), False),
+    ]
+    return T.StructType(fields)
+
+
+def silver_columns(pipeline: Pipeline, extra: Sequence[str] = ()) -> list[str]:
+    """Column order of what is written to silver."""
+    names = [f.name for f in silver_schema(pipeline).fields]
+    return [*names[: -len(AUDIT_COLUMNS)], *extra, *AUDIT_COLUMNS]
+
+
+# ---------------------------------------------------------------- schema checks
+
+
+def check_schema(
+    spark: SparkSession,
+    pipeline: Pipeline,
+    silver_path: str,
+    prepared: DataFrame,
+    extra: Sequence[str],
+    location: str,
+) -> None:
+    """Refuse (exit 2) new source columns unless schema evolution is on, and type changes."""
+    evolve = bool(pipeline.silver and pipeline.silver.schema_evolution)
+    bad = [n for n in extra if not IDENTIFIER.fullmatch(n)]
+    if bad:
+        raise SchemaDriftError(
+            f"source {location} has columns that are not plain identifiers: {', '.join(bad)}"
+        )
+    if extra and not evolve:
+        raise SchemaDriftError(
+            f"source {location} has columns not in the pipeline schema: {', '.join(sorted(extra))}"
+            " (add them to `schema`, or set silver.schema_evolution: true)"
+        )
+    if not DeltaTable.isDeltaTable(spark, silver_path):
+        return
+    target = {f.name: f.dataType for f in spark.read.format("delta").load(silver_path).schema}
+    changed = [
+        f"{f.name} ({target[f.name].simpleString()} in silver, {f.dataType.simpleString()} now)"
+        for f in prepared.select(*silver_columns(pipeline, extra)).schema.fields
+        if f.name in target and target[f.name] != f.dataType
+    ]
+    if changed:
+        raise SchemaDriftError(f"column types changed: {'; '.join(changed)}")
+
+
+# ---------------------------------------------------------------- write
+
+
+@dataclass
+class LoadCounts:
+    """What a write did (or, in a dry run, would do) to the date's partition."""
+
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    version: int | None = None  # the Delta version written; None when nothing was committed
+    attempts: int = 1
+    skipped_write: bool = False  # replace_partition found the day identical
+
+    def as_dict(self) -> dict[str, Any]:
+        """For the ledger details."""
+        return dict(self.__dict__)
+
+
+def commit_metadata(run_id: str, pipeline: Pipeline, day: date, mode: str) -> str:
+    """The ``userMetadata`` every silver commit carries (``DESCRIBE HISTORY`` shows it)."""
+    return json.dumps(
+        {
+            "run_id": run_id,
+            "pipeline": pipeline.name,
+            "logical_date": day.isoformat(),
+            "mode": mode,
+        },
+        sort_keys=True,
+    )
+
+
+def _t(name: str) -> SparkColumn:
+    return F.col(f"t.`{name}`")
+
+
+def _s(name: str) -> SparkColumn:
+    return F.col(f"s.`{name}`")
+
+
+def _day_fingerprint(df: DataFrame, business: Sequence[str]) -> tuple[int, int]:
+    row = df.select(
+        F.count(F.lit(1)).alias("n"),
+        F.coalesce(F.sum(row_hash(business).cast("decimal(38,0)")), F.lit(0)).alias("h"),
+    ).first()
+    return int(row["n"]), int(row["h"])
+
+
+ACTION = "_action"
+INSERT, UPDATE, DELETE = "insert", "update", "delete"
+
+
+class PlannedOnStaleSnapshot(TransientError):
+    """Another writer of this date committed between planning a MERGE and committing it."""
+
+
+def table_version(spark: SparkSession, path: str) -> int:
+    """The table's latest version."""
+    return int(DeltaTable.forPath(spark, path).history(1).first()["version"])
+
+
+def changes(
+    spark: SparkSession,
+    path: str,
+    version: int,
+    rows: DataFrame,
+    pipeline: Pipeline,
+    day: date,
+    *,
+    extra: Sequence[str] = (),
+) -> DataFrame:
+    """Source rows that change the day at ``version``, each with its ``_action``.
+
+    ``insert``: the key is not there; ``update`` (mode ``merge``): a business
+    column differs (null-safe); ``delete`` (``delete_missing``): the day has a
+    key the source lacks. Unchanged rows are left out, so the MERGE that
+    applies this touches only the files holding a changed row: a re-run of
+    the same data rewrites nothing (a condition in the matched clause alone
+    does not prevent the rewrite once an insert clause is present).
+    """
+    silver = pipeline.silver
+    assert silver is not None
+    part = pipeline.partition_by
+    keys = list(pipeline.keys)
+    target = (
+        spark.read.format("delta")
+        .option("versionAsOf", version)
+        .load(path)
+        .where(F.col(part) == F.lit(day))
+    )
+    present = set(target.columns)
+    compared = [*[c.name for c in pipeline.columns if c.name not in keys], *extra]
+    same = reduce(
+        lambda a, b: a & b,
+        [(_t(n) if n in present else F.lit(None)).eqNullSafe(_s(n)) for n in compared],
+        F.lit(True),
+    )
+    in_s = _s(keys[0]).isNotNull()  # keys are never null in either side
+    in_t = _t(keys[0]).isNotNull()
+    action = F.when(in_s & ~in_t, F.lit(INSERT))
+    if silver.mode == "merge":
+        action = action.when(in_s & in_t & ~same, F.lit(UPDATE))
+        if silver.delete_missing:
+            action = action.when(~in_s & in_t, F.lit(DELETE))
+    carried = set(keys) | {part}
+    columns = silver_columns(pipeline, extra)
+    return (
+        rows.alias("s")
+        .join(target.alias("t"), key_condition(keys), "full_outer")
+        .select(
+            *[
+                F.coalesce(_s(n), _t(n)).alias(n) if n in carried else _s(n).alias(n)
+                for n in columns
+            ],
+            action.alias(ACTION),
+        )
+        .where(F.col(ACTION).isNotNull())
+    )
+
+
+def _count_actions(df: DataFrame) -> dict[str, int]:
+    return {
+        r[ACTION]: int(r["n"])
+        for r in df.groupBy(ACTION).count().withColumnRenamed("count", "n").collect()
+    }
+
+
+def write_silver(
+    spark: SparkSession,
+    path: str,
+    rows: DataFrame,
+    pipeline: Pipeline,
+    day: date,
+    *,
+    metadata: str,
+    extra: Sequence[str] = (),
+    source_rows: int,
+) -> LoadCounts:
+    """Write ``rows`` (valid, one per key, all of ``day``) by ``silver.mode``; retries conflicts.
+
+    ``merge`` and ``insert_if_absent`` first compute the changes against one
+    table version, then apply them with one MERGE. A concurrent commit Delta
+    sees raises a conflict; one that landed between planning and the MERGE's
+    start (and may concern this date) makes the load plan again. Either way
+    the attempt is retried with backoff, and the last plan wins, as in a
+    serial run. Nothing to change: no commit at all.
+
+    ``spark`` must be a session of its own (``SparkSession.newSession()``):
+    the MERGE's ``userMetadata`` is a session setting, set and cleared here.
+    """
+    silver = pipeline.silver
+    assert silver is not None
+    part = pipeline.partition_by
+    business = [c.name for c in pipeline.columns]
+    attempts = 0
+
+    def once() -> LoadCounts:
+        nonlocal attempts
+        attempts += 1
+        if silver.mode == "replace_partition":
+            return _replace(
+                spark,
+                path,
+                rows,
+                part,
+                day,
+                business,
+                metadata,
+                silver.schema_evolution,
+                source_rows,
+            )
+        version = table_version(spark, path)
+        planned = changes(spark, path, version, rows, pipeline, day, extra=extra).persist()
+        try:
+            actions = _count_actions(planned)
+            if not actions:
+                return LoadCounts(unchanged=source_rows)
+            on = key_condition(pipeline.keys) & (_t(part) == _s(part)) & (_t(part) == F.lit(day))
+            values = {n: _s(n) for n in silver_columns(pipeline, extra)}
+            builder = (
+                DeltaTable.forPath(spark, path)
+                .alias("t")
+                .merge(planned.alias("s"), on)
+                .whenMatchedDelete(condition=_s(ACTION) == F.lit(DELETE))
+                .whenMatchedUpdate(condition=_s(ACTION) != F.lit(DELETE), set=values)
+                .whenNotMatchedInsert(condition=_s(ACTION) != F.lit(DELETE), values=values)
+            )
+            if silver.schema_evolution:
+                builder = builder.withSchemaEvolution()
+            spark.conf.set(USER_METADATA_CONF, metadata)
+            try:
+                builder.execute()
+            finally:
+                spark.conf.unset(USER_METADATA_CONF)
+        finally:
+            planned.unpersist()
+        _check_planned_on_latest(spark, path, version, metadata, pipeline.name, day)
+        inserted, updated = actions.get(INSERT, 0), actions.get(UPDATE, 0)
+        return LoadCounts(
+            inserted, updated, actions.get(DELETE, 0), max(source_rows - inserted - updated, 0)
+        )
+
+    result = retry(
+        once,
+        silver.retry.backoff(),
+        retryable=is_transient,
+        on_retry=lambda n, exc, delay: log.warning(
+            "silver commit for %s lost to a concurrent writer (%s); retry %d in %.1fs",
+            day,
+            type(exc).__name__,
+            n,
+            delay,
+        ),
+    )
+    result.attempts = attempts
+    result.version = _version_of(spark, path, metadata)
+    return result
+
+
+def _check_planned_on_latest(
+    spark: SparkSession, path: str, planned_at: int, metadata: str, pipeline: str, day: date
+) -> None:
+    """Raise :class:`PlannedOnStaleSnapshot` when a commit between planning and the MERGE
+    may have touched this date (commits of this pipeline's other dates cannot)."""
+    history = DeltaTable.forPath(spark, path).history(20).select("version", "userMetadata")
+    rows = sorted(history.collect(), key=lambda r: r["version"])
+    ours = [r["version"] for r in rows if r["userMetadata"] == metadata]
+    if not ours:
+        return
+    for r in rows:
+        if not planned_at < r["version"] < ours[-1]:
+            continue
+        try:
+            meta = json.loads(r["userMetadata"] or "null") or {}
+        except ValueError:
+            meta = {}
+        other_day = meta.get("pipeline") == pipeline and meta.get("logical_date") not in (
+            None,
+            day.isoformat(),
+        )
+        if not other_day:
+            raise PlannedOnStaleSnapshot(
+                f"version {r['version']} was committed while the load of {day} was planned"
+            )
+
+
+def _replace(
+    spark: SparkSession,
+    path: str,
+    rows: DataFrame,
+    part: str,
+    day: date,
+    business: Sequence[str],
+    metadata: str,
+    evolve: bool,
+    source_rows: int,
+) -> LoadCounts:
+    if not IDENTIFIER.fullmatch(part):  # the config loader checked it; never format anything else
+        raise ConfigError(f"partition column {part!r} is not an identifier")
+    current = spark.read.format("delta").load(path).where(F.col(part) == F.lit(day))
+    before = _day_fingerprint(current, business)
+    if before == _day_fingerprint(rows, business):
+        return LoadCounts(unchanged=source_rows, skipped_write=True)
+    (
+        rows.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", f"`{part}` = DATE'{day.isoformat()}'")
+        .option("userMetadata", metadata)
+        .option("mergeSchema", str(evolve).lower())
+        .save(path)
+    )
+    return LoadCounts(inserted=source_rows, deleted=before[0])
+
+
+def _version_of(spark: SparkSession, path: str, metadata: str) -> int | None:
+    """The newest version this run committed (its userMetadata), if it committed one."""
+    rows = DeltaTable.forPath(spark, path).history(20).select("version", "userMetadata").collect()
+    versions = [int(r["version"]) for r in rows if r["userMetadata"] == metadata]
+    return max(versions) if versions else None
+
+
+def plan_changes(
+    spark: SparkSession,
+    path: str,
+    rows: DataFrame,
+    pipeline: Pipeline,
+    day: date,
+    *,
+    extra: Sequence[str] = (),
+    source_rows: int,
+) -> LoadCounts:
+    """What :func:`write_silver` would do, computed without writing (``--dry-run``)."""
+    silver = pipeline.silver
+    assert silver is not None
+    if not DeltaTable.isDeltaTable(spark, path):
+        return LoadCounts(inserted=source_rows, attempts=0)
+    if silver.mode == "replace_partition":
+        business = [c.name for c in pipeline.columns]
+        current = (
+            spark.read.format("delta").load(path).where(F.col(pipeline.partition_by) == F.lit(day))
+        )
+        before = _day_fingerprint(current, business)
+        if before == _day_fingerprint(rows, business):
+            return LoadCounts(unchanged=source_rows, skipped_write=True, attempts=0)
+        return LoadCounts(inserted=source_rows, deleted=before[0], attempts=0)
+    version = table_version(spark, path)
+    actions = _count_actions(changes(spark, path, version, rows, pipeline, day, extra=extra))
+    inserted, updated = actions.get(INSERT, 0), actions.get(UPDATE, 0)
+    return LoadCounts(
+        inserted,
+        updated,
+        actions.get(DELETE, 0),
+        max(source_rows - inserted - updated, 0),
+        attempts=0,
+    )
+
+
+def ensure_silver(spark: SparkSession, path: str, pipeline: Pipeline) -> None:
+    """Create the silver table (partitioned by the date column) if it is not there."""
+    ensure_table(spark, path, silver_schema(pipeline), partition_by=[pipeline.partition_by])
+
+
+def write_load_quarantine(
+    spark: SparkSession,
+    path: str,
+    rejected: DataFrame,
+    day: date,
+    location: str,
+    run_id: str,
+    *,
+    count: int,
+) -> None:
+    """Replace the date's rows in the load quarantine with this run's rejects (idempotent)."""
+    exists = DeltaTable.isDeltaTable(spark, path)
+    if count == 0 and (
+        not exists
+        or spark.read.format("delta").load(path).where(F.col("logical_date") == day).isEmpty()
+    ):
+        return  # nothing to replace and nothing to add: no empty commit
+    ensure_table(spark, path, LOAD_QUARANTINE_SCHEMA, partition_by=["logical_date"])
+    (
+        rejected.select(
+            F.lit(day).alias("logical_date"),
+            F.lit(location).alias("source"),
+            F.col(RECORD),
+            F.col(REASON),
+            F.col(DETAIL),
+            F.col(LOADED_AT).alias("quarantined_at"),
+            F.lit(run_id).alias(RUN_ID),
+        )
+        .write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", f"logical_date = DATE'{day.isoformat()}'")
+        .save(path)
+    )
+
+
+def silver_location(settings: Settings, pipeline: Pipeline) -> str:
+    """The pipeline's silver table path."""
+    if pipeline.silver is None:
+        raise ConfigError(f"pipeline {pipeline.name} has no `silver` table", key="silver")
+    return settings.table_path(pipeline.silver.table, pipeline.silver.path)

@@ -1,0 +1,400 @@
+"""batch_load on real Delta tables: idempotency, each mode, bad input, concurrency."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
+
+from jobs import batch_load
+from lib.ddl import parse_columns
+from lib.events import bronze_schema
+from tests.builders import pipeline_yaml, write_conf
+
+D1, D2 = date(2026, 3, 1), date(2026, 3, 2)
+
+
+def row(order_id: str, amount="10.00", status="placed", at="2026-03-01T10:00:00", **extra) -> dict:
+    return {"order_id": order_id, "amount": amount, "status": status, "event_time": at, **extra}
+
+
+class LoadHarness:
+    """A files-sourced pipeline in a temp lake; runs batch_load in-process."""
+
+    def __init__(self, tmp_path: Path, capsys, monkeypatch):
+        self.tmp_path = tmp_path
+        self.capsys = capsys
+        self.lake = tmp_path / "lake"
+        monkeypatch.setenv("LAKEHOUSE_LAKE_ROOT", str(self.lake))
+        self.configure()
+
+    def configure(self, silver: dict | None = None, **overrides) -> None:
+        files = {"path": "landing/orders/date={date}", "format": "json"}
+        files.update(overrides.pop("files", {}))
+        pipe = pipeline_yaml(
+            source={"files": files},
+            silver={"table": "silver.orders", "order_by": "event_time", **(silver or {})},
+            **overrides,
+        )
+        for key in ("stream", "bronze"):
+            if key not in overrides:
+                pipe.pop(key, None)
+        shutil.rmtree(self.tmp_path / "conf", ignore_errors=True)
+        self.conf = write_conf(self.tmp_path, pipelines={"orders": pipe})
+
+    def land(self, day: date, rows: list[dict | str], name: str = "part-0.json") -> Path:
+        folder = self.lake / "landing" / "orders" / f"date={day.isoformat()}"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        lines = [r if isinstance(r, str) else json.dumps(r) for r in rows]
+        (folder / name).write_text("\n".join(lines) + "\n")
+        return folder
+
+    def run(self, day: date | str, *args: str) -> tuple[int, dict]:
+        text = day.isoformat() if isinstance(day, date) else day
+        argv = ["--conf-dir", str(self.conf), "--pipeline", "orders", "--date", text, *args]
+        code = batch_load.main(argv)
+        out = self.capsys.readouterr().out.strip().splitlines()
+        return code, json.loads(out[-1])
+
+    @property
+    def silver_path(self) -> str:
+        return str(self.lake / "silver" / "orders")
+
+    def silver(self, spark):
+        return spark.read.format("delta").load(self.silver_path)
+
+    def day(self, spark, day: date):
+        return self.silver(spark).where(F.col("event_date") == day).orderBy("order_id")
+
+    def version(self, spark) -> int:
+        return DeltaTable.forPath(spark, self.silver_path).history(1).first()["version"]
+
+    def quarantine(self, spark):
+        return spark.read.format("delta").load(str(self.lake / "quarantine" / "orders_loads"))
+
+
+@pytest.fixture
+def load(tmp_path, capsys, monkeypatch):
+    return LoadHarness(tmp_path, capsys, monkeypatch)
+
+
+def ids(df) -> list[str]:
+    return sorted(r.order_id for r in df.select("order_id").collect())
+
+
+# ---------------------------------------------------------------- idempotency
+
+
+def test_same_date_three_times_leaves_the_table_of_one_run(spark, load):
+    load.land(D1, [row("a"), row("b", "20.50"), row("c", status="paid")])
+    code, first = load.run(D1)
+    assert code == 0 and first["status"] == "success"
+    assert first["details"]["inserted"] == 3
+    once = load.silver(spark).orderBy("order_id").collect()
+    files = sorted(load.silver(spark).inputFiles())
+    version = load.version(spark)
+    for _ in range(2):
+        code, again = load.run(D1)
+        assert code == 0
+        assert (again["details"]["inserted"], again["details"]["updated"]) == (0, 0)
+        assert again["details"]["unchanged"] == 3
+    assert_df_equality(
+        spark.createDataFrame(once, load.silver(spark).schema),
+        load.silver(spark).orderBy("order_id"),
+    )
+    assert sorted(load.silver(spark).inputFiles()) == files  # no data file rewritten
+    history = DeltaTable.forPath(spark, load.silver_path).history()
+    added = history.where(F.col("version") > version).select(
+        F.coalesce(F.col("operationMetrics")["numTargetFilesAdded"], F.lit("0")).cast("int")
+    )
+    assert all(r[0] == 0 for r in added.collect())
+
+
+def test_changed_source_updates_exactly_the_changed_rows(spark, load):
+    load.land(D1, [row("a"), row("b"), row("c")])
+    load.land(D2, [row("x", at="2026-03-02T08:00:00"), row("y", at="2026-03-02T09:00:00")])
+    assert load.run(D1)[0] == 0 and load.run(D2)[0] == 0
+    day2_before = load.day(spark, D2).collect()
+    untouched_before = load.day(spark, D1).where("order_id = 'a'").collect()
+
+    load.land(D1, [row("a"), row("b", status="paid"), row("c"), row("d")])
+    code, record = load.run(D1)
+    assert code == 0
+    d = record["details"]
+    assert (d["inserted"], d["updated"], d["deleted"], d["unchanged"]) == (1, 1, 0, 2)
+    assert load.day(spark, D2).collect() == day2_before  # other date untouched, to the audit
+    assert load.day(spark, D1).where("order_id = 'a'").collect() == untouched_before
+    b = load.day(spark, D1).where("order_id = 'b'").first()
+    assert b.status == "paid" and b.run_id == record["run_id"]
+
+
+def test_commits_carry_user_metadata_naming_the_run(spark, load):
+    load.land(D1, [row("a")])
+    _code, record = load.run(D1)
+    meta = json.loads(
+        DeltaTable.forPath(spark, load.silver_path).history(1).first()["userMetadata"]
+    )
+    assert meta == {
+        "run_id": record["run_id"],
+        "pipeline": "orders",
+        "logical_date": "2026-03-01",
+        "mode": "merge",
+    }
+    assert record["details"]["version"] == load.version(spark)
+
+
+# ---------------------------------------------------------------- modes
+
+
+def test_delete_missing_makes_the_day_equal_to_the_source(spark, load):
+    load.configure(silver={"delete_missing": True})
+    load.land(D1, [row("a"), row("b"), row("c")])
+    load.land(D2, [row("x", at="2026-03-02T08:00:00")])
+    load.run(D1), load.run(D2)
+    load.land(D1, [row("a"), row("c", "99.00")])
+    code, record = load.run(D1)
+    assert code == 0
+    assert (record["details"]["deleted"], record["details"]["updated"]) == (1, 1)
+    assert ids(load.day(spark, D1)) == ["a", "c"]
+    assert ids(load.day(spark, D2)) == ["x"]
+
+
+def test_replace_partition_swaps_the_day_in_one_commit_and_skips_identical(spark, load):
+    load.configure(silver={"mode": "replace_partition"})
+    load.land(D1, [row("a"), row("b")])
+    load.land(D2, [row("x", at="2026-03-02T08:00:00")])
+    load.run(D1), load.run(D2)
+    version = load.version(spark)
+    code, record = load.run(D1)  # identical day: nothing written
+    assert code == 0 and record["details"]["skipped_write"] is True
+    assert load.version(spark) == version
+
+    load.land(D1, [row("b", "5.00"), row("c")])
+    code, record = load.run(D1)
+    assert code == 0 and record["details"]["deleted"] == 2 and record["details"]["inserted"] == 2
+    assert load.version(spark) == version + 1  # one commit
+    assert ids(load.day(spark, D1)) == ["b", "c"]
+    assert ids(load.day(spark, D2)) == ["x"]
+
+
+def test_insert_if_absent_keeps_what_is_there(spark, load):
+    load.configure(silver={"mode": "insert_if_absent"})
+    load.land(D1, [row("a", "1.00")])
+    load.run(D1)
+    load.land(D1, [row("a", "2.00"), row("b")])
+    code, record = load.run(D1)
+    assert code == 0 and record["details"]["inserted"] == 1
+    amounts = {r.order_id: str(r.amount) for r in load.silver(spark).collect()}
+    assert amounts == {"a": "1.00", "b": "10.00"}
+
+
+def test_duplicate_keys_newest_wins_whatever_the_file_order(spark, load):
+    rows = [
+        row("a", "1.00", at="2026-03-01T10:00:00"),
+        row("a", "3.00", at="2026-03-01T12:00:00"),
+        row("a", "2.00", at="2026-03-01T11:00:00"),
+        row("b", "7.00", status="paid", at="2026-03-01T09:00:00"),  # a tie on event_time:
+        row("b", "8.00", status="placed", at="2026-03-01T09:00:00"),  # the row hash decides
+    ]
+    winners = []
+    for order in (rows, list(reversed(rows))):
+        shutil.rmtree(load.lake / "silver", ignore_errors=True)
+        load.land(D1, order)
+        code, record = load.run(D1)
+        assert code == 0 and record["details"]["duplicates_in_source"] == 3
+        winners.append(sorted((r.order_id, str(r.amount)) for r in load.silver(spark).collect()))
+    assert winners[0] == winners[1]
+    assert winners[0][0] == ("a", "3.00")
+
+
+# ---------------------------------------------------------------- sources
+
+
+def test_bad_rows_go_to_the_load_quarantine_and_the_rest_lands(spark, load):
+    load.land(
+        D1,
+        [
+            row("a"),
+            row("b", amount="lots"),
+            {"amount": "1.00", "event_time": "2026-03-01T10:00:00"},
+            "{not json",
+            row("c", at="2026-02-28T23:59:59"),
+        ],
+    )
+    code, record = load.run(D1)
+    assert code == 0 and ids(load.silver(spark)) == ["a"]
+    q = {r.reason: r for r in load.quarantine(spark).collect()}
+    assert set(q) == {"wrong_type", "missing_field", "malformed_json", "outside_date"}
+    assert "amount" in q["wrong_type"].detail and '"lots"' in q["wrong_type"].record
+    assert record["rows_quarantined"] == 4
+    load.run(D1)  # a re-run replaces the date's quarantine rows, never adds to them
+    assert load.quarantine(spark).count() == 4
+
+
+def test_csv_and_parquet_sources_are_typed_the_same_way(spark, load, tmp_path):
+    load.configure(files={"format": "csv"})
+    folder = load.lake / "landing" / "orders" / "date=2026-03-01"
+    folder.mkdir(parents=True)
+    (folder / "a.csv").write_text(
+        "order_id,amount,status,event_time\n"
+        "a,10.00,placed,2026-03-01 10:00:00\n"
+        "b,ten,placed,2026-03-01 11:00:00\n"
+    )
+    code, record = load.run(D1)
+    assert code == 0 and ids(load.silver(spark)) == ["a"]
+    assert record["details"]["quarantined_by_reason"] == {"wrong_type": 1}
+
+    load.configure(files={"format": "parquet"})
+    shutil.rmtree(folder)
+    spark.createDataFrame(
+        [("p", 5, "paid", datetime(2026, 3, 1, 8))],
+        "order_id string, amount int, status string, event_time timestamp",
+    ).write.parquet(str(folder))
+    code, record = load.run(D1)
+    assert code == 0 and "p" in ids(load.silver(spark))
+    assert str(load.silver(spark).where("order_id = 'p'").first().amount) == "5.00"
+
+
+def test_bronze_source_loads_only_that_dates_partition(spark, load):
+    load.configure(bronze={"table": "bronze.orders"})
+    schema = bronze_schema(parse_columns(pipeline_yaml()["schema"]), "event_date")
+    seen = datetime(2026, 3, 2, 12)
+    rows = [
+        ("a", Decimal("1.00"), "placed", datetime(2026, 3, 1, 10), D1, "o", 0, 0, seen, seen),
+        ("b", Decimal("2.00"), "placed", datetime(2026, 3, 2, 10), D2, "o", 0, 1, seen, seen),
+    ]
+    spark.createDataFrame(rows, schema).write.format("delta").partitionBy("event_date").save(
+        str(load.lake / "bronze" / "orders")
+    )
+    code, record = load.run(D1)
+    assert code == 0 and record["details"]["source_kind"] == "bronze"
+    assert ids(load.silver(spark)) == ["a"]
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_missing_source_fails_with_1_or_skips_by_config(spark, load):
+    code, record = load.run(D1)
+    assert code == 1 and "date=2026-03-01 is missing or empty" in record["error_message"]
+    assert not Path(load.silver_path).exists()
+    load.configure(silver={"on_missing_source": "skip"})
+    code, record = load.run(D1)
+    assert code == 0 and record["status"] == "skipped"
+    assert not Path(load.silver_path).exists()
+
+
+@pytest.mark.parametrize("text", ["2026-02-30", "2026-3-1", "yesterday", "2026-03-01T00:00"])
+def test_a_date_that_is_not_a_real_iso_date_exits_2(load, text):
+    load.land(D1, [row("a")])
+    code, record = load.run(text)
+    assert code == 2 and "YYYY-MM-DD" in record["error_message"]
+    assert not Path(load.silver_path).exists()
+
+
+def test_new_source_columns_exit_2_unless_schema_evolution(spark, load):
+    load.land(D1, [row("a")])
+    load.run(D1)
+    version = load.version(spark)
+    load.land(D1, [row("a"), row("b", channel="web")])
+    code, record = load.run(D1)
+    assert code == 2 and "columns not in the pipeline schema: channel" in record["error_message"]
+    assert load.version(spark) == version and ids(load.silver(spark)) == ["a"]
+
+    load.configure(silver={"schema_evolution": True})
+    code, record = load.run(D1)
+    assert code == 0 and record["details"]["new_columns"] == ["channel"]
+    got = {r.order_id: r.channel for r in load.silver(spark).collect()}
+    assert got == {"a": None, "b": "web"}
+
+
+def test_a_type_change_exits_2_and_writes_nothing(spark, load):
+    load.land(D1, [row("a")])
+    load.run(D1)
+    version = load.version(spark)
+    schema = "order_id STRING NOT NULL, amount DOUBLE, status STRING, event_time TIMESTAMP NOT NULL"
+    load.configure(schema=schema)
+    code, record = load.run(D1)
+    assert code == 2 and "amount (decimal(12,2) in silver, double now)" in record["error_message"]
+    assert load.version(spark) == version
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"silver": {"table": "silver.orders; DROP TABLE x"}},
+        {"partition_by": "event_date` = 1 OR `x"},
+        {"keys": ["order_id) OR (1=1"]},
+    ],
+)
+def test_injection_shaped_identifiers_are_refused_with_2(load, override):
+    pipe = pipeline_yaml(source={"files": {"path": "landing/{date}"}})
+    pipe.pop("stream")
+    pipe.pop("bronze")
+    pipe.update(override)
+    load.conf = write_conf(load.tmp_path, pipelines={"orders": pipe})
+    code, _record = load.run(D1)
+    assert code == 2
+    assert not (load.lake / "silver").exists()
+
+
+def test_all_rows_refused_does_not_empty_the_day(spark, load):
+    load.configure(silver={"mode": "replace_partition"})
+    load.land(D1, [row("a")])
+    load.run(D1)
+    load.land(D1, ["{broken", row("b", amount="x")])
+    code, record = load.run(D1)
+    assert code == 1 and "not emptying the day" in record["error_message"]
+    assert ids(load.silver(spark)) == ["a"]
+
+
+def test_dry_run_reports_and_writes_nothing(spark, load):
+    load.configure(silver={"delete_missing": True})
+    load.land(D1, [row("a"), row("b"), row("c")])
+    load.run(D1)
+    version = load.version(spark)
+    load.land(D1, [row("a"), row("b", "1.00"), row("d")])
+    code, record = load.run(D1, "--dry-run")
+    assert code == 0 and record["status"] == "dry_run"
+    d = record["details"]
+    assert (d["inserted"], d["updated"], d["deleted"], d["unchanged"]) == (1, 1, 1, 1)
+    assert load.version(spark) == version
+    assert not (load.lake / "quarantine").exists()
+
+
+# ---------------------------------------------------------------- concurrency
+
+
+def test_concurrent_runs_give_the_serial_result(spark, load):
+    load.land(D1, [row(f"k{i}", f"{i}.00") for i in range(20)])
+    load.land(D2, [row(f"k{i}", at="2026-03-02T10:00:00") for i in range(10)])
+    serial = {}
+    for day in (D1, D2):
+        load.run(day)
+    serial = sorted(tuple(r) for r in load.silver(spark).drop("loaded_at", "run_id").collect())
+    shutil.rmtree(load.lake / "silver")
+    shutil.rmtree(load.lake / "_ops", ignore_errors=True)
+
+    codes: list[int] = []
+    argv = ["--conf-dir", str(load.conf), "--pipeline", "orders", "--date"]
+    threads = [
+        threading.Thread(target=lambda d=d: codes.append(batch_load.main([*argv, d])))
+        for d in ("2026-03-01", "2026-03-01", "2026-03-02", "2026-03-01")
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    load.capsys.readouterr()
+    assert codes == [0, 0, 0, 0]
+    got = sorted(tuple(r) for r in load.silver(spark).drop("loaded_at", "run_id").collect())
+    assert got == serial
