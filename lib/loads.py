@@ -249,8 +249,9 @@ def mark_duplicates(
     """
     ordering = [F.col(order_by).desc_nulls_last()] if order_by else []
     ordering.append(F.col(ROW_HASH).desc())
-    window = Window.partitionBy(*[F.col(k) for k in keys]).orderBy(*ordering)
     valid = F.col(REASON).isNull()
+    # refused rows rank apart: a refused row of a key never outranks its valid rows
+    window = Window.partitionBy(*[F.col(k) for k in keys], valid).orderBy(*ordering)
     rank = F.when(valid, F.row_number().over(window))
     return (
         df.withColumn(ROW_HASH, row_hash(business))
@@ -520,13 +521,13 @@ def write_silver(
                 return LoadCounts(unchanged=source_rows)
             on = key_condition(pipeline.keys) & (_t(part) == _s(part)) & (_t(part) == F.lit(day))
             values = {n: _s(n) for n in silver_columns(pipeline, extra)}
-            builder = (
-                DeltaTable.forPath(spark, path)
-                .alias("t")
-                .merge(planned.alias("s"), on)
-                .whenMatchedDelete(condition=_s(ACTION) == F.lit(DELETE))
-                .whenMatchedUpdate(condition=_s(ACTION) != F.lit(DELETE), set=values)
-                .whenNotMatchedInsert(condition=_s(ACTION) != F.lit(DELETE), values=values)
+            builder = DeltaTable.forPath(spark, path).alias("t").merge(planned.alias("s"), on)
+            if silver.mode == "merge":  # insert_if_absent never touches a row that is there
+                builder = builder.whenMatchedDelete(
+                    condition=_s(ACTION) == F.lit(DELETE)
+                ).whenMatchedUpdate(condition=_s(ACTION) != F.lit(DELETE), set=values)
+            builder = builder.whenNotMatchedInsert(
+                condition=_s(ACTION) != F.lit(DELETE), values=values
             )
             if silver.schema_evolution:
                 builder = builder.withSchemaEvolution()

@@ -35,7 +35,7 @@ def test_help_lists_the_jobs():
     result = launch("--help")
     assert result.returncode == 0
     assert "usage: ./spark-submit.sh" in result.stdout
-    assert "jobs: doctor" in result.stdout
+    assert "jobs: batch_load,doctor,stream_ingest" in result.stdout
 
 
 def test_job_help_needs_no_spark():
@@ -46,7 +46,7 @@ def test_job_help_needs_no_spark():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["nosuchjob"], "unknown job 'nosuchjob' (jobs: doctor"),
+        (["nosuchjob"], "unknown job 'nosuchjob' (jobs: batch_load,doctor,stream_ingest)"),
         (["../lib/cli"], "unknown job '../lib/cli'"),
         (["__init__"], "unknown job '__init__'"),
         ([], "no job given"),
@@ -130,3 +130,29 @@ def test_invalid_pipeline_exits_2_through_spark_submit(tmp_path):
     assert result.returncode == 2
     assert "keys[0]: 'nope' is not a column of the schema" in result.stderr
     assert not Path(tmp_path / "lake").exists()
+
+
+@pytest.mark.slow
+def test_batch_load_through_spark_submit_loads_then_refuses_a_bad_date(tmp_path):
+    pipe = pipeline_yaml(
+        source={"files": {"path": "landing/{date}", "format": "json"}},
+        silver={"table": "silver.orders", "order_by": "event_time"},
+    )
+    pipe.pop("stream"), pipe.pop("bronze")
+    conf = write_conf(tmp_path, pipelines={"orders": pipe})
+    lake = tmp_path / "lake"
+    (lake / "landing" / "2026-03-01").mkdir(parents=True)
+    (lake / "landing" / "2026-03-01" / "a.json").write_text(
+        '{"order_id": "a", "amount": "1.50", "event_time": "2026-03-01T10:00:00"}\n'
+    )
+    env = {"LAKEHOUSE_LAKE_ROOT": str(lake)}
+    args = ["--conf-dir", str(conf), "batch_load", "--pipeline", "orders", "--date"]
+    result = launch(*args, "2026-03-01", env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    printed = last_json(result.stdout)
+    assert printed["status"] == "success" and printed["details"]["inserted"] == 1
+    assert printed["logical_date"] == "2026-03-01"
+
+    result = launch(*args, "2026-13-01", env=env)
+    assert result.returncode == 2
+    assert "invalid date '2026-13-01'" in last_json(result.stdout)["error_message"]
