@@ -309,12 +309,14 @@ def run_job(
     *,
     logical_date: Callable[[argparse.Namespace], date | None] = lambda a: None,
     attempt: Callable[[argparse.Namespace], int] = lambda a: 1,
+    validate: Callable[[argparse.Namespace], None] = lambda a: None,
 ) -> int:
     """Run one job from its arguments to its exit code (see the module doc)."""
     setup_logging()
     record = RunRecord(run_id=new_run_id(), job=job, started_at=utcnow())
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        validate(args)  # checks across arguments (raise UsageError): before any Spark work
         record.pipeline = getattr(args, "pipeline", None)
         record.logical_date = logical_date(args)
         record.attempt = attempt(args)

@@ -298,6 +298,19 @@ class SilverTable:
     )
 
 
+@dataclass(frozen=True)
+class BackfillSettings:
+    """Defaults of ``backfill`` (its flags win)."""
+
+    parallel: int = 2  # dates loaded at once in one Spark application
+    # one date's load failing with a transient error (conflict, lost executor, timeout)
+    retry: RetrySettings = field(default_factory=RetrySettings)
+
+    def __post_init__(self) -> None:
+        if self.parallel < 1:
+            raise KeyProblem("parallel", "must be at least 1")
+
+
 RuleKind = Literal[
     "not_null",
     "unique",
@@ -426,6 +439,7 @@ class Pipeline:
     stream: StreamSettings | None = None
     bronze: BronzeTable | None = None
     silver: SilverTable | None = None
+    backfill: BackfillSettings = field(default_factory=BackfillSettings)
     quality: tuple[QualityRule, ...] = ()
     freshness: Mapping[str, Freshness] = field(default_factory=dict)
     sla: Mapping[str, Sla] = field(default_factory=dict)
@@ -444,12 +458,15 @@ class Pipeline:
     def fingerprint(self) -> str:
         """A hash of everything in the pipeline that shapes the data it writes.
 
-        The description, alerts, SLAs and freshness thresholds change no row,
-        so changing them does not change the fingerprint.
+        The description, alerts, SLAs, freshness thresholds and backfill
+        settings change no row, so changing them does not change the fingerprint.
         """
         data = to_plain(self)
-        for key in ("description", "alerts", "sla", "freshness"):
+        for key in ("description", "alerts", "sla", "freshness", "backfill"):
             data.pop(key, None)
+        for section, keys in (("silver", ("retry",)), ("stream", ("retry", "stop_grace"))):
+            for key in keys:
+                (data.get(section) or {}).pop(key, None)
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -157,6 +157,12 @@ class Ledger:
 
         retry(write, self.backoff)
 
+    def exists(self) -> bool:
+        """Whether any run has been recorded yet."""
+        from delta.tables import DeltaTable
+
+        return bool(DeltaTable.isDeltaTable(self.spark, self.path))
+
     def read(self) -> DataFrame:
         """The whole ledger as a DataFrame."""
         return self.spark.read.format("delta").load(self.path)

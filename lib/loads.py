@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -42,10 +43,18 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lib import fs
+from lib.cli import Outcome
 from lib.config import IDENTIFIER, Pipeline, Settings
 from lib.ddl import Column, to_struct
 from lib.delta_io import ensure_table, key_condition
-from lib.errors import ConfigError, SchemaDriftError, TransientError, is_transient
+from lib.errors import (
+    ConfigError,
+    LakehouseError,
+    MissingSourceError,
+    SchemaDriftError,
+    TransientError,
+    is_transient,
+)
 from lib.events import DETAIL, MISSING, RAW_VALUE, REASON, WRONG_TYPE, parse_events
 from lib.events import required_fields as event_required_fields
 from lib.retry import retry
@@ -704,3 +713,171 @@ def silver_location(settings: Settings, pipeline: Pipeline) -> str:
     if pipeline.silver is None:
         raise ConfigError(f"pipeline {pipeline.name} has no `silver` table", key="silver")
     return settings.table_path(pipeline.silver.table, pipeline.silver.path)
+
+
+# ---------------------------------------------------------------- one date, end to end
+
+
+class NothingToLoadError(LakehouseError):
+    """Every source row was refused, and the mode would have emptied the day."""
+
+
+def source_kind(pipeline: Pipeline, asked: str | None) -> str:
+    """bronze or files: what was asked, else bronze when the pipeline has one."""
+    kind = asked or ("bronze" if pipeline.bronze is not None else "files")
+    if kind == "bronze" and pipeline.bronze is None:
+        raise ConfigError(f"pipeline {pipeline.name} has no `bronze` table", key="bronze")
+    if kind == "files" and pipeline.source.files is None:
+        raise ConfigError(f"pipeline {pipeline.name} has no `source.files`", key="source.files")
+    return kind
+
+
+def load_date(
+    session: SparkSession,
+    settings: Settings,
+    pipeline: Pipeline,
+    day: date,
+    run_id: str,
+    *,
+    source: str | None = None,
+    dry_run: bool = False,
+) -> Outcome:
+    """Read, prepare, check, write one date; the Outcome says what changed.
+
+    Safe to call from several threads at once (``backfill --parallel``):
+    each call works in a session of its own.
+    """
+    began = time.monotonic()
+    silver = pipeline.silver
+    if silver is None:
+        raise ConfigError(f"pipeline {pipeline.name} has no `silver` table", key="silver")
+    kind = source_kind(pipeline, source)
+    # a session of its own: the MERGE's userMetadata is a session setting
+    spark = session.newSession()
+    target = silver_location(settings, pipeline)
+    base: dict[str, Any] = {"mode": silver.mode, "source_kind": kind, "target": target}
+
+    frame = read_source(spark, settings, pipeline, day, kind)
+    if frame is None:
+        where = (
+            bronze_location(settings, pipeline)
+            if kind == "bronze"
+            else files_location(settings, pipeline, day)
+        )
+        message = f"no {kind} source for {day.isoformat()}: {where} is missing or empty"
+        if silver.on_missing_source == "skip":
+            print(f"batch_load {pipeline.name} {day}: skipped ({message})", flush=True)
+            return Outcome(status="skipped", message=message, details={**base, "source": where})
+        raise MissingSourceError(f"{message} (on_missing_source: fail)")
+
+    prepared = prepare(frame, pipeline, day, run_id).persist()
+    try:
+        by_reason = {
+            row[REASON]: int(row["n"])
+            for row in prepared.groupBy(REASON).agg(F.count(F.lit(1)).alias("n")).collect()
+        }
+        extra = list(frame.extra_columns)
+        if frame.json_keys:
+            extra = sorted(
+                r[0] for r in prepared.select(F.explode(EXTRA)).distinct().collect() if r[0]
+            )
+            if extra and silver.schema_evolution:  # carry the new keys' values along
+                prepared.unpersist()
+                prepared = prepare(frame, pipeline, day, run_id, extra).persist()
+        check_schema(spark, pipeline, target, prepared, extra, frame.location)
+
+        source_rows = sum(by_reason.values())
+        valid_rows = by_reason.pop(None, 0)
+        duplicates = by_reason.pop(DUPLICATE, 0)
+        rejected = sum(by_reason.values())
+        empties_day = silver.mode == "replace_partition" or silver.delete_missing
+        if valid_rows == 0 and empties_day:
+            raise NothingToLoadError(
+                f"no valid rows for {day.isoformat()} in {frame.location} "
+                f"({rejected} refused: {by_reason}); not emptying the day"
+            )
+        rows = prepared.filter(F.col(REASON).isNull()).select(*silver_columns(pipeline, extra))
+        metadata = commit_metadata(run_id, pipeline, day, silver.mode)
+        if dry_run:
+            counts = plan_changes(
+                spark, target, rows, pipeline, day, extra=extra, source_rows=valid_rows
+            )
+        else:
+            write_load_quarantine(
+                spark,
+                settings.load_quarantine_path(pipeline.name),
+                prepared.filter(F.col(REASON).isNotNull() & (F.col(REASON) != DUPLICATE)),
+                day,
+                frame.location,
+                run_id,
+                count=rejected,
+            )
+            ensure_silver(spark, target, pipeline)
+            counts = write_silver(
+                spark,
+                target,
+                rows,
+                pipeline,
+                day,
+                metadata=metadata,
+                extra=extra,
+                source_rows=valid_rows,
+            )
+    finally:
+        prepared.unpersist()
+
+    elapsed = time.monotonic() - began
+    print(
+        summary(
+            pipeline.name,
+            day,
+            silver.mode,
+            counts,
+            duplicates,
+            by_reason,
+            elapsed,
+            dry_run=dry_run,
+        ),
+        flush=True,
+    )
+    return Outcome(
+        status="dry_run" if dry_run else "success",
+        rows_in=source_rows,
+        rows_out=0 if dry_run else counts.inserted + counts.updated,
+        rows_quarantined=0 if dry_run else rejected,
+        details={
+            **base,
+            "source": frame.location,
+            **counts.as_dict(),
+            "valid_rows": valid_rows,
+            "duplicates_in_source": duplicates,
+            "quarantined_by_reason": by_reason,
+            "new_columns": extra,
+            "dry_run": bool(dry_run),
+            "user_metadata": metadata,
+        },
+    )
+
+
+def summary(
+    pipeline: str,
+    day: date,
+    mode: str,
+    counts: LoadCounts,
+    duplicates: int,
+    refused: dict[str, int],
+    elapsed: float,
+    *,
+    dry_run: bool,
+) -> str:
+    """The one human line a run prints before its JSON record."""
+    verb = "would insert" if dry_run else "inserted"
+    refused_text = ", ".join(f"{k} {v}" for k, v in sorted(refused.items())) or "none"
+    tail = " (day already identical: nothing written)" if counts.skipped_write else ""
+    version = f", version {counts.version}" if counts.version is not None else ""
+    return (
+        f"batch_load {pipeline} {day.isoformat()} [{mode}]: {verb} {counts.inserted}, "
+        f"updated {counts.updated}, deleted {counts.deleted}, unchanged {counts.unchanged}; "
+        f"{duplicates} source duplicates dropped, refused: {refused_text}{version}; "
+        f"{elapsed:.1f}s{tail}"
+    )

@@ -1,0 +1,224 @@
+"""Load a range of dates with batch_load: resumable, retried, in parallel.
+
+Dates already loaded successfully under the same pipeline config (its
+fingerprint, kept in the ledger) are skipped unless ``--force``; so after a
+kill, the same command runs only the missing dates. Each date runs the
+batch_load logic in this one Spark application, ``--parallel`` at a time;
+a transient failure (Delta conflict, lost executor, timeout) is retried with
+backoff (``backfill.retry``), a permanent one is recorded and the others go
+on (or everything stops with ``--fail-fast``). Every attempt is a
+``batch_load`` ledger row with its attempt number; the backfill adds its own.
+
+Exit codes: 0 every date done (or skipped); 1 a date failed for good;
+3 a date failed its quality gate; 75 a date still failing transiently after
+its retries (retry later: the finished dates are kept); 2 bad arguments,
+before any Spark work.
+
+Usage: ./spark-submit.sh backfill --pipeline NAME --start YYYY-MM-DD --end YYYY-MM-DD
+           [--parallel N] [--force] [--dry-run] [--fail-fast] [--max-days N]
+           [--source bronze|files]
+       ./spark-submit.sh backfill --pipeline NAME --catchup --until YYYY-MM-DD [--lookback N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from lib.backfill import (
+    Backfill,
+    DatePlan,
+    DateResult,
+    Progress,
+    catchup_range,
+    date_range,
+    injections_from_env,
+    last_loaded_date,
+    loaded_dates,
+    plan,
+    worst_exit_code,
+)
+from lib.cli import JobContext, Outcome, iso_date, job_parser, run_job
+from lib.errors import UsageError
+
+JOB = "backfill"
+
+
+def validate(args: argparse.Namespace) -> None:
+    """Argument checks that need no Spark (exit 2 before any Spark work)."""
+    if args.catchup:
+        if args.until is None:
+            raise UsageError("--catchup needs --until YYYY-MM-DD")
+        if args.start is not None or args.end is not None:
+            raise UsageError("--catchup takes --until, not --start/--end")
+    else:
+        if args.start is None or args.end is None:
+            raise UsageError("give --start and --end (or --catchup --until)")
+        if args.until is not None or args.lookback is not None:
+            raise UsageError("--until and --lookback go with --catchup")
+        date_range(args.start, args.end, args.max_days)
+    injections_from_env()  # a malformed test hook is a usage error too
+
+
+def run(ctx: JobContext) -> Outcome:
+    """Plan the dates, load those to run, summarise."""
+    began = time.monotonic()
+    pipeline = ctx.pipeline
+    args = ctx.args
+    settings = pipeline.backfill
+    max_days = args.max_days
+    fingerprint = pipeline.fingerprint()
+    if args.catchup:
+        last = last_loaded_date(ctx.ledger, pipeline.name)
+        lookback = 1 if args.lookback is None else args.lookback
+        dates, again = catchup_range(last, args.until, lookback, max_days)
+    else:
+        dates, again = date_range(args.start, args.end, max_days), set()
+    loaded = loaded_dates(ctx.ledger, pipeline.name, fingerprint) if dates else set()
+    steps = plan(dates, loaded, force=args.force, again=again)
+    to_run = [s.day for s in steps if s.run]
+    skipped = len(steps) - len(to_run)
+    parallel = args.parallel or settings.parallel
+    print(
+        f"{JOB} {pipeline.name}: {len(steps)} date(s), {len(to_run)} to run, {skipped} skipped"
+        f"{'' if not steps else f' ({steps[0].day}..{steps[-1].day})'}; parallel {parallel}",
+        flush=True,
+    )
+    base = {
+        "dates": len(steps),
+        "to_run": len(to_run),
+        "skipped": skipped,
+        "parallel": parallel,
+        "fingerprint": fingerprint,
+        "range": [str(steps[0].day), str(steps[-1].day)] if steps else None,
+    }
+    if args.dry_run:
+        for step in steps:
+            print(f"  {step.day}  {'run ' if step.run else 'skip'}  {step.why}", flush=True)
+        return Outcome(status="dry_run", details={**base, "plan": [_plan_row(s) for s in steps]})
+
+    progress = Progress(len(to_run), skipped)
+    runner = Backfill(
+        ctx.spark,
+        ctx.settings,
+        pipeline,
+        ctx.ledger,
+        parallel=parallel,
+        backoff=settings.retry.backoff(),
+        fail_fast=args.fail_fast,
+        source=args.source,
+        parent_run_id=ctx.record.run_id,
+        env=ctx.settings.env,
+        injections=injections_from_env(),
+    )
+    try:
+        results = runner.run(to_run, progress)
+    finally:
+        progress.close()
+    print(summary_table(steps, results), flush=True)
+    code = worst_exit_code(r.exit_code for r in results if r.status != "not_run")
+    failed = [r for r in results if r.status == "failed"]
+    not_run = [r for r in results if r.status == "not_run"]
+    if not_run and code == 0:
+        code = 1
+    elapsed = time.monotonic() - began
+    print(
+        f"{JOB} {pipeline.name}: {sum(r.status == 'done' for r in results)} done, "
+        f"{len(failed)} failed, {len(not_run)} not run, {skipped} skipped; {elapsed:.1f}s",
+        flush=True,
+    )
+    message = None
+    if failed:
+        first = failed[0]
+        message = f"{len(failed)} date(s) failed; first {first.day}: {first.error}"
+    elif not_run:
+        message = f"{len(not_run)} date(s) not run (--fail-fast)"
+    return Outcome(
+        status="success" if code == 0 else "failed",
+        exit_code=code,
+        message=message,
+        rows_in=sum(r.counts.get("inserted") or 0 for r in results) if results else 0,
+        details={**base, "results": [_result_row(r) for r in results]},
+    )
+
+
+def _plan_row(step: DatePlan) -> dict:
+    return {"date": str(step.day), "run": step.run, "why": step.why}
+
+
+def _result_row(result: DateResult) -> dict:
+    return {
+        "date": str(result.day),
+        "status": result.status,
+        "exit_code": result.exit_code,
+        "attempts": result.attempts,
+        "delays_s": result.delays,
+        "seconds": result.seconds,
+        "error": result.error,
+        **{k: v for k, v in result.counts.items() if v is not None},
+    }
+
+
+def summary_table(steps: list[DatePlan], results: list[DateResult]) -> str:
+    """One line per date: what happened to it."""
+    by_day = {r.day: r for r in results}
+    lines = [f"  {'date':<10}  {'status':<8} {'tries':>5} {'secs':>6}  detail"]
+    for step in steps:
+        r = by_day.get(step.day)
+        if r is None:
+            lines.append(f"  {step.day}  {'skipped':<8} {'':>5} {'':>6}  {step.why}")
+            continue
+        detail = r.error or ", ".join(f"{k} {v}" for k, v in r.counts.items() if v is not None)
+        lines.append(f"  {r.day}  {r.status:<8} {r.attempts:>5} {r.seconds:>6.1f}  {detail}")
+    return "\n".join(lines)
+
+
+def positive(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def non_negative(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, not {value}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = job_parser(JOB, __doc__)
+    parser.add_argument("--start", type=iso_date, help="first date, YYYY-MM-DD (included)")
+    parser.add_argument("--end", type=iso_date, help="last date, YYYY-MM-DD (included)")
+    parser.add_argument(
+        "--catchup", action="store_true", help="from the day after the last load up to --until"
+    )
+    parser.add_argument("--until", type=iso_date, help="with --catchup: the last date")
+    parser.add_argument(
+        "--lookback", type=non_negative, help="with --catchup: days before the gap to re-load (1)"
+    )
+    parser.add_argument("--parallel", type=positive, help="dates at once (backfill.parallel)")
+    parser.add_argument("--force", action="store_true", help="re-run dates already loaded")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan; load nothing")
+    parser.add_argument("--fail-fast", action="store_true", help="stop at the first failed date")
+    parser.add_argument(
+        "--max-days", type=positive, default=400, help="longest range allowed (400)"
+    )
+    parser.add_argument(
+        "--source", choices=("bronze", "files"), help="as batch_load: bronze or landed files"
+    )
+    return run_job(JOB, argv, parser, run, validate=validate)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

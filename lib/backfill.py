@@ -1,0 +1,387 @@
+"""Backfills: ``batch_load`` over a date range, resumable, retried, in parallel.
+
+- :func:`date_range` / :func:`catchup_range` turn arguments into dates
+  (bad input raises :class:`UsageError` before any Spark work);
+- :func:`plan` decides run or skip per date from the ledger: a date loaded
+  successfully under the same pipeline fingerprint is skipped unless forced;
+- :class:`Backfill` loads the dates to run inside one Spark application,
+  ``parallel`` at a time (threads, each its own Spark session and FAIR
+  scheduler pool), retrying transient failures with backoff. Every attempt
+  is a ``batch_load`` ledger row with its attempt number, so a killed
+  backfill resumes by running the same command again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, TextIO
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from lib.config import Pipeline, Settings
+from lib.errors import (
+    ExitCode,
+    LakehouseError,
+    TransientError,
+    UsageError,
+    exit_code_for,
+    is_transient,
+    one_line,
+)
+from lib.ledger import Ledger, RunRecord, new_run_id, utcnow
+from lib.loads import load_date
+from lib.retry import Backoff
+
+log = logging.getLogger(__name__)
+
+LOAD_JOB = "batch_load"
+# test hook: "2026-03-02=transient:2,2026-03-03=permanent" (date=kind[:how many attempts])
+INJECT_ENV = "LAKEHOUSE_INJECT_FAILURES"
+
+
+# ---------------------------------------------------------------- which dates
+
+
+def date_range(start: date, end: date, max_days: int) -> list[date]:
+    """Every date from ``start`` to ``end``, both included."""
+    if start > end:
+        raise UsageError(f"--start {start} is after --end {end}")
+    days = (end - start).days + 1
+    if days > max_days:
+        raise UsageError(
+            f"{start}..{end} is {days} days, more than --max-days {max_days} (raise it to go on)"
+        )
+    return [start + timedelta(days=i) for i in range(days)]
+
+
+def catchup_range(
+    last_loaded: date | None, until: date, lookback: int, max_days: int
+) -> tuple[list[date], set[date]]:
+    """Dates after the last successful load up to ``until``, plus ``lookback`` days again.
+
+    Returns the dates and the subset to re-load even though it was loaded
+    (the lookback: events that arrived late for those days).
+    """
+    if last_loaded is None:
+        raise UsageError("--catchup: no successful load of this pipeline yet; use --start/--end")
+    if lookback < 0:
+        raise UsageError("--lookback must not be negative")
+    first = last_loaded + timedelta(days=1)
+    again = {last_loaded - timedelta(days=i) for i in range(lookback)}
+    start = min([first, *again]) if again else first
+    if start > until:
+        return [], set()
+    return date_range(start, until, max_days), {d for d in again if d <= until}
+
+
+@dataclass(frozen=True)
+class DatePlan:
+    """One date of the plan: run it or skip it, and why."""
+
+    day: date
+    run: bool
+    why: str
+
+
+def plan(
+    dates: Iterable[date], loaded: set[date], *, force: bool, again: set[date] = frozenset()
+) -> list[DatePlan]:
+    """Run or skip each date (skip: loaded before under the same pipeline fingerprint)."""
+    out = []
+    for day in dates:
+        if force and day in loaded:
+            out.append(DatePlan(day, True, "loaded before; --force"))
+        elif day in again:
+            out.append(DatePlan(day, True, "loaded before; lookback for late events"))
+        elif day in loaded:
+            out.append(DatePlan(day, False, "loaded before with this pipeline config"))
+        else:
+            out.append(DatePlan(day, True, "not loaded yet with this pipeline config"))
+    return out
+
+
+def _load_runs(ledger: Ledger, pipeline: str):
+    if not ledger.exists():
+        return None
+    return ledger.read().where(
+        (F.col("job") == LOAD_JOB)
+        & (F.col("pipeline") == pipeline)
+        & (F.col("status") == "success")
+    )
+
+
+def loaded_dates(ledger: Ledger, pipeline: str, fingerprint: str) -> set[date]:
+    """Dates with a successful load under this pipeline fingerprint."""
+    runs = _load_runs(ledger, pipeline)
+    if runs is None:
+        return set()
+    rows = runs.where(F.col("conf_fingerprint") == fingerprint).select("logical_date").distinct()
+    return {r[0] for r in rows.collect() if r[0] is not None}
+
+
+def last_loaded_date(ledger: Ledger, pipeline: str) -> date | None:
+    """The latest date with a successful load of the pipeline (any config)."""
+    runs = _load_runs(ledger, pipeline)
+    if runs is None:
+        return None
+    return runs.agg(F.max("logical_date")).first()[0]
+
+
+# ---------------------------------------------------------------- failure injection
+
+
+class InjectedFailure(LakehouseError):
+    """A permanent failure injected by the test hook."""
+
+
+def parse_injections(text: str | None) -> dict[date, tuple[str, int]]:
+    """``date=kind[:n]`` pairs, comma-separated; kind transient|permanent; n attempts (1)."""
+    out: dict[date, tuple[str, int]] = {}
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        try:
+            day_text, spec = item.split("=", 1)
+            kind, _, count = spec.partition(":")
+            if kind not in ("transient", "permanent"):
+                raise ValueError
+            out[date.fromisoformat(day_text)] = (kind, int(count or 1))
+        except ValueError:
+            raise UsageError(
+                f"{INJECT_ENV}: bad item {item!r}: use YYYY-MM-DD=transient[:N] or =permanent"
+            ) from None
+    return out
+
+
+def inject(injections: dict[date, tuple[str, int]], day: date, attempt: int) -> None:
+    """Raise the failure injected for ``day`` on this attempt, if any."""
+    kind, count = injections.get(day, ("", 0))
+    if attempt > count:
+        return
+    if kind == "transient":
+        raise TransientError(f"injected transient failure for {day} (attempt {attempt})")
+    raise InjectedFailure(f"injected permanent failure for {day}")
+
+
+# ---------------------------------------------------------------- execution
+
+
+@dataclass
+class DateResult:
+    """How one date ended."""
+
+    day: date
+    status: str  # done | failed | not_run
+    exit_code: int = 0
+    attempts: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    delays: list[float] = field(default_factory=list)
+    counts: dict[str, Any] = field(default_factory=dict)
+
+
+def worst_exit_code(codes: Iterable[int]) -> int:
+    """0 all done; 1 any other failure; else 3 quality; else 75 transient after retries."""
+    codes = set(codes)
+    for code in (ExitCode.FAILURE, ExitCode.QUALITY, ExitCode.TRANSIENT):
+        if code in codes:
+            return int(code)
+    return 0 if codes <= {0} else int(ExitCode.FAILURE)
+
+
+class Progress:
+    """done / failed / running counts, elapsed and ETA: a bar on a terminal, else log lines."""
+
+    def __init__(self, total: int, skipped: int, out: TextIO | None = None):
+        self.total = total
+        self.skipped = skipped
+        self.out = out or sys.stderr
+        self.tty = bool(getattr(self.out, "isatty", lambda: False)())
+        self.done = self.failed = self.running = 0
+        self.began = time.monotonic()
+        self._lock = threading.Lock()
+
+    def started(self) -> None:
+        with self._lock:
+            self.running += 1
+            self._draw()
+
+    def finished(self, result: DateResult) -> None:
+        with self._lock:
+            self.running -= 1
+            if result.status == "done":
+                self.done += 1
+            elif result.status == "failed":
+                self.failed += 1
+            if self.tty:
+                self._draw()
+            else:
+                log.info(
+                    "%s %s after %d attempt(s), %.1fs%s [%s]",
+                    result.day,
+                    result.status,
+                    result.attempts,
+                    result.seconds,
+                    f": {result.error}" if result.error else "",
+                    self.text(),
+                )
+
+    def text(self) -> str:
+        elapsed = time.monotonic() - self.began
+        finished = self.done + self.failed
+        eta = elapsed / finished * (self.total - finished) if finished else None
+        return (
+            f"{finished}/{self.total}: done {self.done}, failed {self.failed}, skipped "
+            f"{self.skipped}, running {self.running}; {elapsed:.0f}s"
+            + (f", ETA {eta:.0f}s" if eta is not None else "")
+        )
+
+    def _draw(self) -> None:
+        if not self.tty:
+            return
+        width = 24
+        filled = int(width * (self.done + self.failed) / max(self.total, 1))
+        self.out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.text()}   ")
+        self.out.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.out.write("\n")
+            self.out.flush()
+
+
+class Backfill:
+    """Loads dates in one Spark application, ``parallel`` at a time, retrying transients."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        settings: Settings,
+        pipeline: Pipeline,
+        ledger: Ledger,
+        *,
+        parallel: int,
+        backoff: Backoff,
+        fail_fast: bool = False,
+        source: str | None = None,
+        parent_run_id: str,
+        env: str | None = None,
+        injections: dict[date, tuple[str, int]] | None = None,
+        sleep: Callable[[float], bool] | None = None,
+    ):
+        self.spark = spark
+        self.settings = settings
+        self.pipeline = pipeline
+        self.ledger = ledger
+        self.parallel = parallel
+        self.backoff = backoff
+        self.fail_fast = fail_fast
+        self.source = source
+        self.parent_run_id = parent_run_id
+        self.env = env
+        self.injections = injections if injections is not None else {}
+        self.stop = threading.Event()
+        # waits between attempts; returns True when the backfill is stopping
+        self.sleep = sleep or self.stop.wait
+
+    def run(self, dates: list[date], progress: Progress) -> list[DateResult]:
+        """Load ``dates``; results in date order."""
+        if not dates:
+            return []
+        with ThreadPoolExecutor(self.parallel, thread_name_prefix="backfill") as pool:
+            futures = [pool.submit(self._date, day, progress) for day in dates]
+            try:
+                results = [f.result() for f in futures]
+            except BaseException:
+                self.stop.set()  # signal: no new date starts, running ones finish or fail
+                for f in futures:
+                    f.cancel()
+                raise
+        return results
+
+    def _date(self, day: date, progress: Progress) -> DateResult:
+        if self.stop.is_set():
+            return DateResult(day, "not_run", error="not started (the backfill was stopping)")
+        sc = self.spark.sparkContext
+        sc.setLocalProperty("spark.scheduler.pool", threading.current_thread().name)
+        sc.setJobGroup(f"backfill {self.pipeline.name} {day}", f"batch_load {day}", True)
+        progress.started()
+        result = self._attempts(day)
+        progress.finished(result)
+        if result.status == "failed" and self.fail_fast:
+            self.stop.set()
+        return result
+
+    def _attempts(self, day: date) -> DateResult:
+        began = time.monotonic()
+        result = DateResult(day, "failed")
+        for attempt in range(1, self.backoff.attempts + 1):
+            result.attempts = attempt
+            record = RunRecord(
+                run_id=new_run_id(),
+                job=LOAD_JOB,
+                started_at=utcnow(),
+                pipeline=self.pipeline.name,
+                logical_date=day,
+                attempt=attempt,
+                conf_fingerprint=self.pipeline.fingerprint(),
+                env=self.env,
+                details={"backfill_run_id": self.parent_run_id},
+            )
+            try:
+                inject(self.injections, day, attempt)
+                outcome = load_date(
+                    self.spark,
+                    self.settings,
+                    self.pipeline,
+                    day,
+                    record.run_id,
+                    source=self.source,
+                )
+            except Exception as exc:
+                code = exit_code_for(exc)
+                record.finish("failed", code, error=exc, error_message=one_line(exc))
+                self._record(record)
+                result.exit_code, result.error = int(code), one_line(exc)
+                if not is_transient(exc) or attempt == self.backoff.attempts:
+                    break
+                delay = self.backoff.delay(attempt)
+                result.delays.append(round(delay, 3))
+                log.warning("%s: attempt %d failed (%s); retry in %.1fs", day, attempt, exc, delay)
+                if self.sleep(delay):
+                    break
+                continue
+            record.rows_in = outcome.rows_in
+            record.rows_out = outcome.rows_out
+            record.rows_quarantined = outcome.rows_quarantined
+            record.details.update(outcome.details)
+            record.finish(outcome.status, outcome.exit_code, error_message=outcome.message)
+            self._record(record)
+            result.status = "done"
+            result.exit_code, result.error = int(outcome.exit_code), None
+            result.counts = {
+                k: outcome.details.get(k) for k in ("inserted", "updated", "deleted", "unchanged")
+            }
+            if outcome.status == "skipped":
+                result.error = outcome.message
+            break
+        result.seconds = round(time.monotonic() - began, 3)
+        return result
+
+    def _record(self, record: RunRecord) -> None:
+        try:
+            self.ledger.append(record)
+        except Exception as exc:  # the load itself is done (or failed) either way
+            log.warning("%s: attempt not recorded in the ledger: %s", record.logical_date, exc)
+
+
+def injections_from_env(environ: dict[str, str] | None = None) -> dict[date, tuple[str, int]]:
+    """The test hook's failures from ``LAKEHOUSE_INJECT_FAILURES``."""
+    return parse_injections((environ if environ is not None else os.environ).get(INJECT_ENV))

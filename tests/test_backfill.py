@@ -1,0 +1,312 @@
+"""backfill on real Delta: plan and skip, parallel = serial, retries, catch-up, bad ranges."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
+
+from jobs import backfill
+from lib.backfill import catchup_range, date_range, parse_injections, plan, worst_exit_code
+from lib.errors import UsageError
+from tests.builders import pipeline_yaml, write_conf
+from tests.conftest import ROOT
+
+D1 = date(2026, 3, 1)
+DAYS = [D1 + timedelta(days=i) for i in range(4)]
+
+
+def day_rows(day: date, n: int = 3) -> list[dict]:
+    return [
+        {
+            "order_id": f"{day:%m%d}-{i}",
+            "amount": f"{i}.50",
+            "status": "placed",
+            "event_time": f"{day.isoformat()}T{10 + i:02d}:00:00",
+        }
+        for i in range(n)
+    ]
+
+
+class BackfillHarness:
+    """A files-sourced pipeline with landed days in a temp lake; runs backfill in-process."""
+
+    def __init__(self, tmp_path: Path, capsys, monkeypatch):
+        self.tmp_path = tmp_path
+        self.capsys = capsys
+        self.monkeypatch = monkeypatch
+        self.lake = tmp_path / "lake"
+        monkeypatch.setenv("LAKEHOUSE_LAKE_ROOT", str(self.lake))
+        monkeypatch.delenv("LAKEHOUSE_INJECT_FAILURES", raising=False)
+        self.configure()
+
+    def configure(self, **backfill_settings) -> None:
+        pipe = pipeline_yaml(
+            source={"files": {"path": "landing/date={date}", "format": "json"}},
+            backfill={"retry": {"attempts": 3, "base_delay": "100ms", "max_delay": "1s"}}
+            | backfill_settings,
+        )
+        pipe.pop("stream"), pipe.pop("bronze")
+        shutil.rmtree(self.tmp_path / "conf", ignore_errors=True)
+        self.conf = write_conf(self.tmp_path, pipelines={"orders": pipe})
+
+    def land(self, *days: date, lake: Path | None = None) -> None:
+        for day in days:
+            folder = (lake or self.lake) / "landing" / f"date={day.isoformat()}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "part.json").write_text(
+                "\n".join(json.dumps(r) for r in day_rows(day)) + "\n"
+            )
+
+    def argv(self, *args: str) -> list[str]:
+        return ["--conf-dir", str(self.conf), "--pipeline", "orders", *args]
+
+    def run(self, *args: str) -> tuple[int, dict, str]:
+        code = backfill.main(self.argv(*args))
+        out = self.capsys.readouterr().out.strip()
+        return code, json.loads(out.splitlines()[-1]), out
+
+    def silver(self, spark):
+        return spark.read.format("delta").load(str(self.lake / "silver" / "orders"))
+
+    def comparable(self, spark):
+        return self.silver(spark).drop("loaded_at", "run_id").orderBy("order_id")
+
+    def loads(self, spark):
+        """batch_load ledger rows: (date, attempt, status, exit code)."""
+        ledger = spark.read.format("delta").load(str(self.lake / "_ops" / "runs"))
+        rows = ledger.where(F.col("job") == "batch_load").collect()
+        return sorted((r.logical_date, r.attempt, r.status, r.exit_code) for r in rows)
+
+
+@pytest.fixture
+def bf(tmp_path, capsys, monkeypatch):
+    return BackfillHarness(tmp_path, capsys, monkeypatch)
+
+
+# ---------------------------------------------------------------- pure planning
+
+
+def test_date_range_and_its_limits():
+    assert date_range(D1, D1, 1) == [D1]
+    assert len(date_range(D1, date(2026, 3, 31), 400)) == 31
+    with pytest.raises(UsageError, match="after --end"):
+        date_range(date(2026, 3, 2), D1, 400)
+    with pytest.raises(UsageError, match="more than --max-days 10"):
+        date_range(D1, date(2026, 3, 11), 10)
+
+
+def test_catchup_range_covers_the_gap_and_the_lookback():
+    dates, again = catchup_range(date(2026, 3, 3), date(2026, 3, 5), 2, 400)
+    assert dates == [date(2026, 3, d) for d in (2, 3, 4, 5)]
+    assert again == {date(2026, 3, 2), date(2026, 3, 3)}
+    assert catchup_range(date(2026, 3, 5), date(2026, 3, 5), 0, 400) == ([], set())
+    with pytest.raises(UsageError, match="no successful load"):
+        catchup_range(None, D1, 1, 400)
+
+
+def test_plan_skips_loaded_dates_unless_forced():
+    steps = plan([D1, DAYS[1]], {D1}, force=False)
+    assert [(s.run, s.why.split(";")[0]) for s in steps] == [
+        (False, "loaded before with this pipeline config"),
+        (True, "not loaded yet with this pipeline config"),
+    ]
+    assert all(s.run for s in plan([D1, DAYS[1]], {D1}, force=True))
+
+
+def test_worst_exit_code_orders_failures():
+    assert worst_exit_code([0, 0]) == 0
+    assert worst_exit_code([0, 75]) == 75
+    assert worst_exit_code([75, 3]) == 3
+    assert worst_exit_code([3, 1, 75]) == 1
+    assert worst_exit_code([2]) == 1  # schema drift on a date: a permanent failure
+    assert worst_exit_code([]) == 0
+
+
+def test_parse_injections_refuses_nonsense():
+    assert parse_injections("2026-03-01=transient:2, 2026-03-02=permanent") == {
+        D1: ("transient", 2),
+        DAYS[1]: ("permanent", 1),
+    }
+    with pytest.raises(UsageError, match="LAKEHOUSE_INJECT_FAILURES"):
+        parse_injections("2026-03-01=sometimes")
+
+
+# ---------------------------------------------------------------- real runs
+
+
+def test_a_range_loads_every_date_then_a_rerun_skips_them(spark, bf):
+    bf.land(*DAYS[:3])
+    code, record, _ = bf.run("--start", "2026-03-01", "--end", "2026-03-03")
+    assert code == 0 and record["status"] == "success"
+    assert bf.silver(spark).count() == 9
+    assert [(d, s) for d, _, s, _ in bf.loads(spark)] == [(d, "success") for d in DAYS[:3]]
+
+    code, record, out = bf.run("--start", "2026-03-01", "--end", "2026-03-03")
+    assert code == 0 and record["details"]["skipped"] == 3 and record["details"]["to_run"] == 0
+    assert len(bf.loads(spark)) == 3  # nothing ran again
+    assert "loaded before with this pipeline config" in out
+
+
+def test_parallel_2_gives_the_serial_table(spark, bf):
+    bf.land(*DAYS)
+    assert bf.run("--start", "2026-03-01", "--end", "2026-03-04", "--parallel", "1")[0] == 0
+    serial = bf.comparable(spark).collect()
+    shutil.rmtree(bf.lake / "silver")
+    shutil.rmtree(bf.lake / "_ops")
+    code, record, _ = bf.run("--start", "2026-03-01", "--end", "2026-03-04", "--parallel", "2")
+    assert code == 0 and record["details"]["parallel"] == 2
+    now = bf.comparable(spark)
+    assert_df_equality(spark.createDataFrame(serial, now.schema), now)
+
+
+def test_a_transient_failure_is_retried_with_growing_delays(spark, bf, monkeypatch):
+    bf.land(*DAYS[:2])
+    monkeypatch.setenv("LAKEHOUSE_INJECT_FAILURES", "2026-03-02=transient:2")
+    code, record, _ = bf.run("--start", "2026-03-01", "--end", "2026-03-02")
+    assert code == 0
+    assert bf.loads(spark) == [
+        (D1, 1, "success", 0),
+        (DAYS[1], 1, "failed", 75),
+        (DAYS[1], 2, "failed", 75),
+        (DAYS[1], 3, "success", 0),
+    ]
+    d2 = next(r for r in record["details"]["results"] if r["date"] == "2026-03-02")
+    # full jitter: each wait is drawn below a ceiling that doubles (100 ms, then 200 ms)
+    assert len(d2["delays_s"]) == 2 and d2["delays_s"][0] <= 0.1 and d2["delays_s"][1] <= 0.2
+
+
+def test_transient_failures_beyond_the_budget_exit_75_and_keep_the_rest(spark, bf, monkeypatch):
+    bf.land(*DAYS[:2])
+    monkeypatch.setenv("LAKEHOUSE_INJECT_FAILURES", "2026-03-01=transient:5")
+    code, record, _ = bf.run("--start", "2026-03-01", "--end", "2026-03-02")
+    assert code == 75 and record["exit_code"] == 75
+    assert [r for r in bf.loads(spark) if r[0] == D1] == [(D1, n, "failed", 75) for n in (1, 2, 3)]
+    assert {r.order_id[:4] for r in bf.silver(spark).collect()} == {"0302"}
+
+
+def test_a_permanent_failure_is_not_retried_and_the_others_load(spark, bf, monkeypatch):
+    bf.land(*DAYS[:3])
+    monkeypatch.setenv("LAKEHOUSE_INJECT_FAILURES", "2026-03-02=permanent")
+    code, record, out = bf.run("--start", "2026-03-01", "--end", "2026-03-03", "--parallel", "1")
+    assert code == 1
+    assert [r for r in bf.loads(spark) if r[0] == DAYS[1]] == [(DAYS[1], 1, "failed", 1)]
+    assert {r.order_id[:4] for r in bf.silver(spark).collect()} == {"0301", "0303"}
+    assert "injected permanent failure for 2026-03-02" in record["error_message"]
+    assert "2026-03-02  failed" in out
+
+    shutil.rmtree(bf.lake / "silver")
+    shutil.rmtree(bf.lake / "_ops")
+    code, record, _ = bf.run(
+        "--start", "2026-03-01", "--end", "2026-03-03", "--parallel", "1", "--fail-fast"
+    )
+    assert code == 1
+    statuses = {r["date"]: r["status"] for r in record["details"]["results"]}
+    assert statuses == {"2026-03-01": "done", "2026-03-02": "failed", "2026-03-03": "not_run"}
+
+
+def test_catchup_fills_exactly_the_gap_plus_the_lookback(spark, bf):
+    bf.land(*DAYS)
+    assert bf.run("--start", "2026-03-01", "--end", "2026-03-02")[0] == 0
+    code, record, _ = bf.run("--catchup", "--until", "2026-03-04")
+    assert code == 0
+    ran = [r["date"] for r in record["details"]["results"]]
+    assert ran == ["2026-03-02", "2026-03-03", "2026-03-04"]  # lookback 1 re-runs 03-02
+    assert bf.silver(spark).count() == 12
+
+
+def test_force_reruns_every_date_and_changes_nothing(spark, bf):
+    bf.land(*DAYS[:2])
+    bf.run("--start", "2026-03-01", "--end", "2026-03-02")
+    before = bf.comparable(spark).collect()
+    table = DeltaTable.forPath(spark, str(bf.lake / "silver" / "orders"))
+    version = table.history(1).first()[0]
+    code, record, _ = bf.run("--start", "2026-03-01", "--end", "2026-03-02", "--force")
+    assert code == 0 and record["details"]["to_run"] == 2
+    assert all(r["unchanged"] == 3 for r in record["details"]["results"])
+    assert bf.comparable(spark).collect() == before
+    assert table.history(1).first()[0] == version
+
+
+def test_dry_run_prints_the_plan_and_loads_nothing(spark, bf):
+    bf.land(*DAYS[:2])
+    bf.run("--start", "2026-03-01", "--end", "2026-03-01")
+    code, record, out = bf.run("--start", "2026-03-01", "--end", "2026-03-02", "--dry-run")
+    assert code == 0 and record["status"] == "dry_run"
+    assert "2026-03-01  skip" in out and "2026-03-02  run" in out
+    assert len(bf.loads(spark)) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--start", "2026-03-05", "--end", "2026-03-01"], "is after --end"),
+        (["--start", "2025-01-01", "--end", "2026-03-01"], "more than --max-days 400"),
+        (["--start", "2026-03-01", "--end", "2026-03-31", "--max-days", "7"], "--max-days 7"),
+        (["--start", "2026-02-29", "--end", "2026-03-01"], "invalid date '2026-02-29'"),
+        (["--start", "2026-03-01"], "give --start and --end"),
+        (["--catchup"], "--catchup needs --until"),
+        (["--start", "2026-03-01", "--end", "2026-03-02", "--parallel", "0"], "at least 1"),
+    ],
+)
+def test_bad_ranges_exit_2_before_any_spark_work(bf, args, message):
+    code, record, _ = bf.run(*args)
+    assert code == 2 and message in record["error_message"]
+    assert not bf.lake.exists()
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_gives_the_uninterrupted_table(spark, bf, tmp_path):
+    days = [D1 + timedelta(days=i) for i in range(6)]
+    bf.land(*days)
+    cmd = [str(ROOT / "spark-submit.sh"), "--conf-dir", str(bf.conf), "backfill"]
+    cmd += ["--pipeline", "orders", "--start", "2026-03-01", "--end", "2026-03-06"]
+    cmd += ["--parallel", "1"]
+    env = {**os.environ, "LAKEHOUSE_LAKE_ROOT": str(bf.lake)}
+    proc = subprocess.Popen(
+        cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    commits = bf.lake / "silver" / "orders" / "_delta_log"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if commits.exists() and len(list(commits.glob("*.json"))) >= 3:  # create + 2 dates
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the backfill finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    finished = {r[0] for r in bf.loads(spark) if r[2] == "success"}
+    assert 1 <= len(finished) < 6
+
+    code, record, _ = bf.run("--start", "2026-03-01", "--end", "2026-03-06")
+    assert code == 0
+    ran = {date.fromisoformat(r["date"]) for r in record["details"]["results"]}
+    assert ran == set(days) - finished  # the finished dates did not run again
+    assert all(n == 1 for n in _success_counts(bf.loads(spark)).values())
+
+    other = tmp_path / "serial"
+    bf.monkeypatch.setenv("LAKEHOUSE_LAKE_ROOT", str(other))
+    bf.lake = other
+    bf.land(*days)
+    assert bf.run("--start", "2026-03-01", "--end", "2026-03-06", "--parallel", "1")[0] == 0
+    serial = bf.comparable(spark)
+    bf.lake = tmp_path / "lake"
+    assert_df_equality(bf.comparable(spark), serial)
+
+
+def _success_counts(loads) -> dict:
+    counts: dict = {}
+    for day, _attempt, status, _code in loads:
+        if status == "success":
+            counts[day] = counts.get(day, 0) + 1
+    return counts
