@@ -6,6 +6,8 @@ table of its own lake:
 
 - serial: the backfill runner, one date at a time (what ``--parallel 1`` does);
 - parallel_2: the same runner, two dates at once (threads, FAIR pools);
+- group_N[_parallel_2]: N consecutive dates per load (one pass and one
+  commit, per-date results and ledger rows), two loads at once or one;
 - bulk: one job that types, deduplicates and MERGEs the whole range at once
   (the lower bound: no per-date planning, commits or ledger rows).
 
@@ -73,7 +75,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     spark = build_session(cfg.settings, "bench", "orders")
     days = [FIRST + timedelta(days=i) for i in range(args.days)]
-    results: dict[str, list[float]] = {"serial": [], "parallel_2": [], "bulk": []}
+    results: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "serial",
+            "parallel_2",
+            "group_5_parallel_2",
+            "group_15_parallel_2",
+            "group_30",
+            "bulk",
+        )
+    }
     try:
         began = time.monotonic()
         for i, day in enumerate(days):
@@ -82,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         print(f"landed {args.days} days in {time.monotonic() - began:.0f}s", file=sys.stderr)
 
-        def backfill(lake: Path, parallel: int, dates: list) -> None:
+        def backfill(lake: Path, parallel: int, dates: list, group: int = 1) -> None:
             settings = dataclasses.replace(cfg.settings, lake_root=str(lake))
             runner = Backfill(
                 spark,
@@ -90,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                 pipeline,
                 Ledger(spark, settings.ledger_path),
                 parallel=parallel,
+                group=group,
                 backoff=Backoff(attempts=3, base_delay=1, max_delay=5),
                 parent_run_id="bench",
             )
@@ -133,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         variants = {
             "serial": lambda lake, dates: backfill(lake, 1, dates),
             "parallel_2": lambda lake, dates: backfill(lake, 2, dates),
+            "group_5_parallel_2": lambda lake, dates: backfill(lake, 2, dates, 5),
+            "group_15_parallel_2": lambda lake, dates: backfill(lake, 2, dates, 15),
+            "group_30": lambda lake, dates: backfill(lake, 1, dates, 30),
             "bulk": bulk,
         }
         for r in range(args.rounds + 1):  # round 0 warms up on three days

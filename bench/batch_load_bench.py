@@ -142,9 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             session = spark.newSession()
             meta = commit_metadata(run_id, pipe, DAY, pipe.silver.mode)
             counts = write_silver(
-                session, path, rows, pipe, DAY, metadata=meta, source_rows=args.rows
+                session, path, rows, pipe, [DAY], metadata=meta, source_rows={DAY: args.rows}
             )
-            return counts
+            return counts[DAY]
 
         def append(rows, path: str) -> None:
             rows.write.format("delta").mode("append").save(path)

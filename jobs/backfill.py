@@ -15,7 +15,7 @@ its retries (retry later: the finished dates are kept); 2 bad arguments,
 before any Spark work.
 
 Usage: ./spark-submit.sh backfill --pipeline NAME --start YYYY-MM-DD --end YYYY-MM-DD
-           [--parallel N] [--force] [--dry-run] [--fail-fast] [--max-days N]
+           [--parallel N] [--group-days N] [--force] [--dry-run] [--fail-fast] [--max-days N]
            [--source bronze|files]
        ./spark-submit.sh backfill --pipeline NAME --catchup --until YYYY-MM-DD [--lookback N]
 """
@@ -80,9 +80,11 @@ def run(ctx: JobContext) -> Outcome:
     to_run = [s.day for s in steps if s.run]
     skipped = len(steps) - len(to_run)
     parallel = args.parallel or settings.parallel
+    group = args.group_days or settings.group_days
     print(
         f"{JOB} {pipeline.name}: {len(steps)} date(s), {len(to_run)} to run, {skipped} skipped"
-        f"{'' if not steps else f' ({steps[0].day}..{steps[-1].day})'}; parallel {parallel}",
+        f"{'' if not steps else f' ({steps[0].day}..{steps[-1].day})'}; parallel {parallel}, "
+        f"{group} date(s) per load",
         flush=True,
     )
     base = {
@@ -90,6 +92,7 @@ def run(ctx: JobContext) -> Outcome:
         "to_run": len(to_run),
         "skipped": skipped,
         "parallel": parallel,
+        "group_days": group,
         "fingerprint": fingerprint,
         "range": [str(steps[0].day), str(steps[-1].day)] if steps else None,
     }
@@ -105,6 +108,7 @@ def run(ctx: JobContext) -> Outcome:
         pipeline,
         ctx.ledger,
         parallel=parallel,
+        group=group,
         backoff=settings.retry.backoff(),
         fail_fast=args.fail_fast,
         source=args.source,
@@ -208,6 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         "--lookback", type=non_negative, help="with --catchup: days before the gap to re-load (1)"
     )
     parser.add_argument("--parallel", type=positive, help="dates at once (backfill.parallel)")
+    parser.add_argument(
+        "--group-days",
+        type=positive,
+        help="consecutive dates per load: one pass and one commit (backfill.group_days)",
+    )
     parser.add_argument("--force", action="store_true", help="re-run dates already loaded")
     parser.add_argument("--dry-run", action="store_true", help="print the plan; load nothing")
     parser.add_argument("--fail-fast", action="store_true", help="stop at the first failed date")

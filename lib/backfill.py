@@ -38,7 +38,7 @@ from lib.errors import (
     one_line,
 )
 from lib.ledger import Ledger, RunRecord, new_run_id, utcnow
-from lib.loads import load_date
+from lib.loads import load_dates
 from lib.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -258,7 +258,8 @@ class Progress:
 
 
 class Backfill:
-    """Loads dates in one Spark application, ``parallel`` at a time, retrying transients."""
+    """Loads dates in one Spark application: ``group`` dates per load (one pass, one
+    commit), ``parallel`` loads at once, retrying transient failures with backoff."""
 
     def __init__(
         self,
@@ -269,6 +270,7 @@ class Backfill:
         *,
         parallel: int,
         backoff: Backoff,
+        group: int = 1,
         fail_fast: bool = False,
         source: str | None = None,
         parent_run_id: str,
@@ -281,6 +283,7 @@ class Backfill:
         self.pipeline = pipeline
         self.ledger = ledger
         self.parallel = parallel
+        self.group = max(1, group)
         self.backoff = backoff
         self.fail_fast = fail_fast
         self.source = source
@@ -295,85 +298,131 @@ class Backfill:
         """Load ``dates``; results in date order."""
         if not dates:
             return []
+        dates = sorted(dates)
+        groups = [dates[i : i + self.group] for i in range(0, len(dates), self.group)]
         with ThreadPoolExecutor(self.parallel, thread_name_prefix="backfill") as pool:
-            futures = [pool.submit(self._date, day, progress) for day in dates]
+            futures = [pool.submit(self._group, days, progress) for days in groups]
             try:
-                results = [f.result() for f in futures]
+                results = [r for f in futures for r in f.result()]
             except BaseException:
-                self.stop.set()  # signal: no new date starts, running ones finish or fail
+                self.stop.set()  # signal: no new load starts, running ones finish or fail
                 for f in futures:
                     f.cancel()
                 raise
-        return results
+        return sorted(results, key=lambda r: r.day)
 
-    def _date(self, day: date, progress: Progress) -> DateResult:
+    def _group(self, days: list[date], progress: Progress) -> list[DateResult]:
         if self.stop.is_set():
-            return DateResult(day, "not_run", error="not started (the backfill was stopping)")
+            return [
+                DateResult(d, "not_run", error="not started (the backfill was stopping)")
+                for d in days
+            ]
         sc = self.spark.sparkContext
         sc.setLocalProperty("spark.scheduler.pool", threading.current_thread().name)
-        sc.setJobGroup(f"backfill {self.pipeline.name} {day}", f"batch_load {day}", True)
-        progress.started()
-        result = self._attempts(day)
-        progress.finished(result)
-        if result.status == "failed" and self.fail_fast:
+        label = f"{days[0]}..{days[-1]}" if len(days) > 1 else str(days[0])
+        sc.setJobGroup(f"backfill {self.pipeline.name} {label}", f"batch_load {label}", True)
+        for _ in days:
+            progress.started()
+        results = self._attempts(days)
+        for result in results:
+            progress.finished(result)
+        if self.fail_fast and any(r.status == "failed" for r in results):
             self.stop.set()
-        return result
+        return results
 
-    def _attempts(self, day: date) -> DateResult:
+    def _new_record(self, day: date, attempt: int) -> RunRecord:
+        return RunRecord(
+            run_id=new_run_id(),
+            job=LOAD_JOB,
+            started_at=utcnow(),
+            pipeline=self.pipeline.name,
+            logical_date=day,
+            attempt=attempt,
+            conf_fingerprint=self.pipeline.fingerprint(),
+            env=self.env,
+            details={"backfill_run_id": self.parent_run_id},
+        )
+
+    def _attempts(self, days: list[date]) -> list[DateResult]:
+        """Attempts of one group of dates; a date that fails for good leaves the group."""
         began = time.monotonic()
-        result = DateResult(day, "failed")
+        results = {d: DateResult(d, "failed") for d in days}
+        pending = list(days)
         for attempt in range(1, self.backoff.attempts + 1):
-            result.attempts = attempt
-            record = RunRecord(
-                run_id=new_run_id(),
-                job=LOAD_JOB,
-                started_at=utcnow(),
-                pipeline=self.pipeline.name,
-                logical_date=day,
-                attempt=attempt,
-                conf_fingerprint=self.pipeline.fingerprint(),
-                env=self.env,
-                details={"backfill_run_id": self.parent_run_id},
-            )
+            if not pending:
+                break
+            records = {d: self._new_record(d, attempt) for d in pending}
+            for d in pending:
+                results[d].attempts = attempt
             try:
-                inject(self.injections, day, attempt)
-                outcome = load_date(
+                for d in list(pending):
+                    try:
+                        inject(self.injections, d, attempt)
+                    except InjectedFailure as exc:  # that date alone fails for good
+                        self._fail(records[d], results[d], exc)
+                        pending.remove(d)
+                if not pending:
+                    break
+                outcomes = load_dates(
                     self.spark,
                     self.settings,
                     self.pipeline,
-                    day,
-                    record.run_id,
+                    pending,
+                    {d: records[d].run_id for d in pending},
                     source=self.source,
+                    group_run_id=records[pending[0]].run_id if len(pending) > 1 else None,
                 )
-            except Exception as exc:
-                code = exit_code_for(exc)
-                record.finish("failed", code, error=exc, error_message=one_line(exc))
-                self._record(record)
-                result.exit_code, result.error = int(code), one_line(exc)
+            except Exception as exc:  # the whole load failed: every pending date shares it
+                for d in pending:
+                    self._fail(records[d], results[d], exc)
                 if not is_transient(exc) or attempt == self.backoff.attempts:
                     break
                 delay = self.backoff.delay(attempt)
-                result.delays.append(round(delay, 3))
-                log.warning("%s: attempt %d failed (%s); retry in %.1fs", day, attempt, exc, delay)
+                for d in pending:
+                    results[d].delays.append(round(delay, 3))
+                log.warning(
+                    "%s: attempt %d failed (%s); retry in %.1fs",
+                    ", ".join(str(d) for d in pending),
+                    attempt,
+                    exc,
+                    delay,
+                )
                 if self.sleep(delay):
                     break
                 continue
-            record.rows_in = outcome.rows_in
-            record.rows_out = outcome.rows_out
-            record.rows_quarantined = outcome.rows_quarantined
-            record.details.update(outcome.details)
-            record.finish(outcome.status, outcome.exit_code, error_message=outcome.message)
-            self._record(record)
-            result.status = "done"
-            result.exit_code, result.error = int(outcome.exit_code), None
-            result.counts = {
-                k: outcome.details.get(k) for k in ("inserted", "updated", "deleted", "unchanged")
-            }
-            if outcome.status == "skipped":
-                result.error = outcome.message
+            for d in list(pending):
+                outcome = outcomes[d]
+                if isinstance(outcome, BaseException):
+                    self._fail(records[d], results[d], outcome)
+                else:
+                    self._succeed(records[d], results[d], outcome)
             break
-        result.seconds = round(time.monotonic() - began, 3)
-        return result
+        seconds = round(time.monotonic() - began, 3)
+        for result in results.values():
+            result.seconds = seconds
+        return [results[d] for d in days]
+
+    def _fail(self, record: RunRecord, result: DateResult, exc: BaseException) -> None:
+        code = exit_code_for(exc)
+        record.finish("failed", code, error=exc, error_message=one_line(exc))
+        self._record(record)
+        result.status = "failed"
+        result.exit_code, result.error = int(code), one_line(exc)
+
+    def _succeed(self, record: RunRecord, result: DateResult, outcome: Any) -> None:
+        record.rows_in = outcome.rows_in
+        record.rows_out = outcome.rows_out
+        record.rows_quarantined = outcome.rows_quarantined
+        record.details.update(outcome.details)
+        record.finish(outcome.status, outcome.exit_code, error_message=outcome.message)
+        self._record(record)
+        result.status = "done"
+        result.exit_code, result.error = int(outcome.exit_code), None
+        result.counts = {
+            k: outcome.details.get(k) for k in ("inserted", "updated", "deleted", "unchanged")
+        }
+        if outcome.status == "skipped":
+            result.error = outcome.message
 
     def _record(self, record: RunRecord) -> None:
         try:

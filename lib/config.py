@@ -302,13 +302,16 @@ class SilverTable:
 class BackfillSettings:
     """Defaults of ``backfill`` (its flags win)."""
 
-    parallel: int = 2  # dates loaded at once in one Spark application
+    parallel: int = 2  # loads running at once in one Spark application
+    group_days: int = 1  # consecutive dates per load (one pass, one commit, per-date results)
     # one date's load failing with a transient error (conflict, lost executor, timeout)
     retry: RetrySettings = field(default_factory=RetrySettings)
 
     def __post_init__(self) -> None:
         if self.parallel < 1:
             raise KeyProblem("parallel", "must be at least 1")
+        if self.group_days < 1:
+            raise KeyProblem("group_days", "must be at least 1")
 
 
 RuleKind = Literal[

@@ -22,6 +22,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lib.errors import is_transient
 from lib.retry import Backoff, retry
 
 _CREATE_BACKOFF = Backoff(attempts=5, base_delay=0.2, max_delay=2.0)
@@ -54,7 +55,26 @@ def ensure_table(
             builder = builder.property(key, value)
         builder.execute()
 
-    retry(create, _CREATE_BACKOFF)
+    retry(create, _CREATE_BACKOFF, retryable=_creation_race)
+
+
+def _creation_race(exc: BaseException) -> bool:
+    """Errors a losing creator sees while another thread or process creates the table.
+
+    Besides Delta's concurrent-modification errors, ``createIfNotExists``
+    can find the folder half-made and report the table as not found, or as a
+    non-empty location that is not a Delta table (both seen with three
+    threads creating the same new table).
+    """
+    text = str(exc)
+    return is_transient(exc) or any(code in text for code in _CREATION_RACE_CODES)
+
+
+_CREATION_RACE_CODES = (
+    "DELTA_TABLE_NOT_FOUND",
+    "DELTA_PROTOCOL_CHANGED",
+    "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION",
+)
 
 
 def _col(alias: str, name: str) -> Column:

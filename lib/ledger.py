@@ -135,15 +135,9 @@ class Ledger:
         self.backoff = backoff or Backoff(attempts=6, base_delay=0.2, max_delay=5.0)
 
     def _create_if_missing(self) -> None:
-        from delta.tables import DeltaTable
+        from lib.delta_io import ensure_table
 
-        (
-            DeltaTable.createIfNotExists(self.spark)
-            .location(self.path)
-            .addColumns(LEDGER_SCHEMA)
-            .property("delta.appendOnly", "true")
-            .execute()
-        )
+        ensure_table(self.spark, self.path, LEDGER_SCHEMA, properties={"delta.appendOnly": "true"})
 
     def append(self, record: RunRecord) -> None:
         """Append one finished record; retried on Delta conflicts (e.g. a creation race)."""

@@ -30,7 +30,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import reduce
@@ -232,35 +232,44 @@ def row_hash(names: Sequence[str]) -> SparkColumn:
     return F.xxhash64(*[F.col(n) for n in names], F.array(*[F.col(n).isNull() for n in names]))
 
 
-def refuse_other_dates(df: DataFrame, event_time: str, day: date) -> DataFrame:
-    """Valid rows whose event time is not on ``day`` get ``reason = outside_date``."""
-    other = F.col(REASON).isNull() & (F.to_date(F.col(event_time)) != F.lit(day))
+def refuse_other_dates(df: DataFrame, event_time: str, day: date | SparkColumn) -> DataFrame:
+    """Valid rows whose event time is not on ``day`` get ``reason = outside_date``.
+
+    ``day`` is a date, or a column holding each row's logical date (a load
+    of several dates at once).
+    """
+    day_col = F.lit(day) if isinstance(day, date) else day
+    other = F.col(REASON).isNull() & (F.to_date(F.col(event_time)) != day_col)
+    detail = F.concat(
+        F.lit(f"{event_time} not on "),
+        day_col.cast("string"),
+        F.lit(": "),
+        F.col(event_time).cast("string"),
+    )
     return df.withColumn(
         REASON, F.when(other, F.lit(OUTSIDE_DATE)).otherwise(F.col(REASON))
-    ).withColumn(
-        DETAIL,
-        F.when(
-            other,
-            F.concat(
-                F.lit(f"{event_time} not on {day.isoformat()}: "), F.col(event_time).cast("string")
-            ),
-        ).otherwise(F.col(DETAIL)),
-    )
+    ).withColumn(DETAIL, F.when(other, detail).otherwise(F.col(DETAIL)))
 
 
 def mark_duplicates(
-    df: DataFrame, keys: Sequence[str], order_by: str | None, business: Sequence[str]
+    df: DataFrame,
+    keys: Sequence[str],
+    order_by: str | None,
+    business: Sequence[str],
+    within: Sequence[str] = (),
 ) -> DataFrame:
     """Among valid rows of one key, all but the newest get ``reason = duplicate``.
 
     Newest = largest ``order_by`` (nulls last), then largest row hash: the
-    same input in any order gives the same winner.
+    same input in any order gives the same winner. ``within``: more columns
+    that tell groups apart (the logical date, when several load at once).
     """
     ordering = [F.col(order_by).desc_nulls_last()] if order_by else []
     ordering.append(F.col(ROW_HASH).desc())
     valid = F.col(REASON).isNull()
     # refused rows rank apart: a refused row of a key never outranks its valid rows
-    window = Window.partitionBy(*[F.col(k) for k in keys], valid).orderBy(*ordering)
+    groups = [*[F.col(k) for k in (*keys, *within)], valid]
+    window = Window.partitionBy(*groups).orderBy(*ordering)
     rank = F.when(valid, F.row_number().over(window))
     return (
         df.withColumn(ROW_HASH, row_hash(business))
@@ -272,14 +281,23 @@ def mark_duplicates(
     )
 
 
+LOGICAL_DATE = "_logical_date"  # which date's source a row came from (multi-date loads)
+
+
 def prepare(
     source: SourceFrame,
     pipeline: Pipeline,
-    day: date,
-    run_id: str,
+    day: date | SparkColumn,
+    run_id: str | SparkColumn,
     extra: Sequence[str] = (),
+    within: Sequence[str] = (),
 ) -> DataFrame:
-    """Source rows -> rows ready for silver (reason null) or for the quarantine."""
+    """Source rows -> rows ready for silver (reason null) or for the quarantine.
+
+    For several dates at once, ``day`` and ``run_id`` are columns and
+    ``within`` names the logical-date column, so each date is deduplicated
+    on its own, exactly as if it were loaded alone.
+    """
     business = [c.name for c in pipeline.columns]
     order_by = pipeline.silver.order_by if pipeline.silver else None
     df = source.df
@@ -291,9 +309,9 @@ def prepare(
     return (
         df.transform(refuse_other_dates, pipeline.event_time, day)
         .withColumn(pipeline.partition_by, F.to_date(F.col(pipeline.event_time)))
-        .transform(mark_duplicates, pipeline.keys, order_by, business)
+        .transform(mark_duplicates, pipeline.keys, order_by, business, within)
         .withColumn(LOADED_AT, F.current_timestamp())
-        .withColumn(RUN_ID, F.lit(run_id))
+        .withColumn(RUN_ID, run_id if isinstance(run_id, SparkColumn) else F.lit(run_id))
     )
 
 
@@ -355,7 +373,7 @@ def check_schema(
 
 @dataclass
 class LoadCounts:
-    """What a write did (or, in a dry run, would do) to the date's partition."""
+    """What a write did (or, in a dry run, would do) to one date's partition."""
 
     inserted: int = 0
     updated: int = 0
@@ -370,17 +388,27 @@ class LoadCounts:
         return dict(self.__dict__)
 
 
-def commit_metadata(run_id: str, pipeline: Pipeline, day: date, mode: str) -> str:
-    """The ``userMetadata`` every silver commit carries (``DESCRIBE HISTORY`` shows it)."""
-    return json.dumps(
-        {
-            "run_id": run_id,
-            "pipeline": pipeline.name,
-            "logical_date": day.isoformat(),
-            "mode": mode,
-        },
-        sort_keys=True,
-    )
+def commit_metadata(run_id: str, pipeline: Pipeline, days: date | Sequence[date], mode: str) -> str:
+    """The ``userMetadata`` every silver commit carries (``DESCRIBE HISTORY`` shows it).
+
+    One date: ``logical_date``; several loaded in one commit: ``logical_dates``.
+    """
+    data: dict[str, Any] = {"run_id": run_id, "pipeline": pipeline.name, "mode": mode}
+    if isinstance(days, date):
+        data["logical_date"] = days.isoformat()
+    elif len(days) == 1:
+        data["logical_date"] = days[0].isoformat()
+    else:
+        data["logical_dates"] = [d.isoformat() for d in days]
+    return json.dumps(data, sort_keys=True)
+
+
+def _metadata_dates(meta: dict[str, Any]) -> set[str] | None:
+    if "logical_dates" in meta:
+        return set(meta["logical_dates"])
+    if meta.get("logical_date"):
+        return {meta["logical_date"]}
+    return None
 
 
 def _t(name: str) -> SparkColumn:
@@ -391,12 +419,19 @@ def _s(name: str) -> SparkColumn:
     return F.col(f"s.`{name}`")
 
 
-def _day_fingerprint(df: DataFrame, business: Sequence[str]) -> tuple[int, int]:
-    row = df.select(
-        F.count(F.lit(1)).alias("n"),
-        F.coalesce(F.sum(row_hash(business).cast("decimal(38,0)")), F.lit(0)).alias("h"),
-    ).first()
-    return int(row["n"]), int(row["h"])
+def _day_fingerprints(
+    df: DataFrame, part: str, business: Sequence[str]
+) -> dict[date, tuple[int, int]]:
+    """Per date: row count and the sum of row hashes (an order-free content fingerprint)."""
+    rows = (
+        df.groupBy(part)
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.coalesce(F.sum(row_hash(business).cast("decimal(38,0)")), F.lit(0)).alias("h"),
+        )
+        .collect()
+    )
+    return {r[part]: (int(r["n"]), int(r["h"])) for r in rows}
 
 
 ACTION = "_action"
@@ -404,12 +439,16 @@ INSERT, UPDATE, DELETE = "insert", "update", "delete"
 
 
 class PlannedOnStaleSnapshot(TransientError):
-    """Another writer of this date committed between planning a MERGE and committing it."""
+    """Another writer of these dates committed between planning a MERGE and committing it."""
 
 
 def table_version(spark: SparkSession, path: str) -> int:
     """The table's latest version."""
     return int(DeltaTable.forPath(spark, path).history(1).first()["version"])
+
+
+def _days_filter(column: SparkColumn, days: Sequence[date]) -> SparkColumn:
+    return column == F.lit(days[0]) if len(days) == 1 else column.isin(list(days))
 
 
 def changes(
@@ -418,18 +457,19 @@ def changes(
     version: int,
     rows: DataFrame,
     pipeline: Pipeline,
-    day: date,
+    days: Sequence[date],
     *,
     extra: Sequence[str] = (),
 ) -> DataFrame:
-    """Source rows that change the day at ``version``, each with its ``_action``.
+    """Source rows that change the dates at ``version``, each with its ``_action``.
 
-    ``insert``: the key is not there; ``update`` (mode ``merge``): a business
-    column differs (null-safe); ``delete`` (``delete_missing``): the day has a
-    key the source lacks. Unchanged rows are left out, so the MERGE that
-    applies this touches only the files holding a changed row: a re-run of
-    the same data rewrites nothing (a condition in the matched clause alone
-    does not prevent the rewrite once an insert clause is present).
+    ``insert``: the key is not in its date's partition; ``update`` (mode
+    ``merge``): a business column differs (null-safe); ``delete``
+    (``delete_missing``): a date's partition has a key its source lacks.
+    Unchanged rows are left out, so the MERGE that applies this touches only
+    the files holding a changed row: a re-run of the same data rewrites
+    nothing (a condition in the matched clause alone does not prevent the
+    rewrite once an insert clause is present).
     """
     silver = pipeline.silver
     assert silver is not None
@@ -439,7 +479,7 @@ def changes(
         spark.read.format("delta")
         .option("versionAsOf", version)
         .load(path)
-        .where(F.col(part) == F.lit(day))
+        .where(_days_filter(F.col(part), days))
     )
     present = set(target.columns)
     compared = [*[c.name for c in pipeline.columns if c.name not in keys], *extra]
@@ -457,9 +497,10 @@ def changes(
             action = action.when(~in_s & in_t, F.lit(DELETE))
     carried = set(keys) | {part}
     columns = silver_columns(pipeline, extra)
+    on = key_condition(keys) & (_t(part) == _s(part))
     return (
         rows.alias("s")
-        .join(target.alias("t"), key_condition(keys), "full_outer")
+        .join(target.alias("t"), on, "full_outer")
         .select(
             *[
                 F.coalesce(_s(n), _t(n)).alias(n) if n in carried else _s(n).alias(n)
@@ -471,11 +512,27 @@ def changes(
     )
 
 
-def _count_actions(df: DataFrame) -> dict[str, int]:
-    return {
-        r[ACTION]: int(r["n"])
-        for r in df.groupBy(ACTION).count().withColumnRenamed("count", "n").collect()
-    }
+def _count_actions(df: DataFrame, part: str) -> dict[date, dict[str, int]]:
+    out: dict[date, dict[str, int]] = {}
+    for r in df.groupBy(part, ACTION).count().collect():
+        out.setdefault(r[part], {})[r[ACTION]] = int(r["count"])
+    return out
+
+
+def _counts_from_actions(
+    actions: dict[date, dict[str, int]], days: Sequence[date], source_rows: Mapping[date, int]
+) -> dict[date, LoadCounts]:
+    out = {}
+    for day in days:
+        a = actions.get(day, {})
+        inserted, updated = a.get(INSERT, 0), a.get(UPDATE, 0)
+        out[day] = LoadCounts(
+            inserted,
+            updated,
+            a.get(DELETE, 0),
+            max(source_rows.get(day, 0) - inserted - updated, 0),
+        )
+    return out
 
 
 def write_silver(
@@ -483,20 +540,21 @@ def write_silver(
     path: str,
     rows: DataFrame,
     pipeline: Pipeline,
-    day: date,
+    days: Sequence[date],
     *,
     metadata: str,
     extra: Sequence[str] = (),
-    source_rows: int,
-) -> LoadCounts:
-    """Write ``rows`` (valid, one per key, all of ``day``) by ``silver.mode``; retries conflicts.
+    source_rows: Mapping[date, int],
+) -> dict[date, LoadCounts]:
+    """Write ``rows`` (valid, one per key and date, all of ``days``) by ``silver.mode``.
 
-    ``merge`` and ``insert_if_absent`` first compute the changes against one
-    table version, then apply them with one MERGE. A concurrent commit Delta
-    sees raises a conflict; one that landed between planning and the MERGE's
-    start (and may concern this date) makes the load plan again. Either way
-    the attempt is retried with backoff, and the last plan wins, as in a
-    serial run. Nothing to change: no commit at all.
+    One commit for all ``days`` (or none, when nothing changes). ``merge``
+    and ``insert_if_absent`` first compute the changes against one table
+    version, then apply them with one MERGE. A concurrent commit Delta sees
+    raises a conflict; one that landed between planning and the MERGE's
+    start (and may concern these dates) makes the load plan again. Either
+    way the attempt is retried with backoff (``silver.retry``), and the last
+    plan wins, as in a serial run.
 
     ``spark`` must be a session of its own (``SparkSession.newSession()``):
     the MERGE's ``userMetadata`` is a session setting, set and cleared here.
@@ -505,30 +563,24 @@ def write_silver(
     assert silver is not None
     part = pipeline.partition_by
     business = [c.name for c in pipeline.columns]
+    days = sorted(days)
     attempts = 0
 
-    def once() -> LoadCounts:
+    def once() -> dict[date, LoadCounts]:
         nonlocal attempts
         attempts += 1
         if silver.mode == "replace_partition":
-            return _replace(
-                spark,
-                path,
-                rows,
-                part,
-                day,
-                business,
-                metadata,
-                silver.schema_evolution,
-                source_rows,
-            )
+            return _replace(spark, path, rows, pipeline, days, business, metadata, source_rows)
         version = table_version(spark, path)
-        planned = changes(spark, path, version, rows, pipeline, day, extra=extra).persist()
+        planned = changes(spark, path, version, rows, pipeline, days, extra=extra).persist()
         try:
-            actions = _count_actions(planned)
+            actions = _count_actions(planned, part)
+            counts = _counts_from_actions(actions, days, source_rows)
             if not actions:
-                return LoadCounts(unchanged=source_rows)
-            on = key_condition(pipeline.keys) & (_t(part) == _s(part)) & (_t(part) == F.lit(day))
+                return counts
+            on = (
+                key_condition(pipeline.keys) & (_t(part) == _s(part)) & _days_filter(_t(part), days)
+            )
             values = {n: _s(n) for n in silver_columns(pipeline, extra)}
             builder = DeltaTable.forPath(spark, path).alias("t").merge(planned.alias("s"), on)
             if silver.mode == "merge":  # insert_if_absent never touches a row that is there
@@ -547,11 +599,8 @@ def write_silver(
                 spark.conf.unset(USER_METADATA_CONF)
         finally:
             planned.unpersist()
-        _check_planned_on_latest(spark, path, version, metadata, pipeline.name, day)
-        inserted, updated = actions.get(INSERT, 0), actions.get(UPDATE, 0)
-        return LoadCounts(
-            inserted, updated, actions.get(DELETE, 0), max(source_rows - inserted - updated, 0)
-        )
+        _check_planned_on_latest(spark, path, version, metadata, pipeline.name, days)
+        return counts
 
     result = retry(
         once,
@@ -559,27 +608,36 @@ def write_silver(
         retryable=is_transient,
         on_retry=lambda n, exc, delay: log.warning(
             "silver commit for %s lost to a concurrent writer (%s); retry %d in %.1fs",
-            day,
+            ", ".join(d.isoformat() for d in days),
             type(exc).__name__,
             n,
             delay,
         ),
     )
-    result.attempts = attempts
-    result.version = _version_of(spark, path, metadata)
+    version = _version_of(spark, path, metadata)
+    for counts in result.values():
+        counts.attempts = attempts
+        committed = counts.inserted or counts.updated or counts.deleted
+        counts.version = version if committed else None
     return result
 
 
 def _check_planned_on_latest(
-    spark: SparkSession, path: str, planned_at: int, metadata: str, pipeline: str, day: date
+    spark: SparkSession,
+    path: str,
+    planned_at: int,
+    metadata: str,
+    pipeline: str,
+    days: Sequence[date],
 ) -> None:
     """Raise :class:`PlannedOnStaleSnapshot` when a commit between planning and the MERGE
-    may have touched this date (commits of this pipeline's other dates cannot)."""
+    may have touched these dates (commits of this pipeline's other dates cannot)."""
     history = DeltaTable.forPath(spark, path).history(20).select("version", "userMetadata")
     rows = sorted(history.collect(), key=lambda r: r["version"])
     ours = [r["version"] for r in rows if r["userMetadata"] == metadata]
     if not ours:
         return
+    wanted = {d.isoformat() for d in days}
     for r in rows:
         if not planned_at < r["version"] < ours[-1]:
             continue
@@ -587,13 +645,11 @@ def _check_planned_on_latest(
             meta = json.loads(r["userMetadata"] or "null") or {}
         except ValueError:
             meta = {}
-        other_day = meta.get("pipeline") == pipeline and meta.get("logical_date") not in (
-            None,
-            day.isoformat(),
-        )
-        if not other_day:
+        theirs = _metadata_dates(meta) if meta.get("pipeline") == pipeline else None
+        if theirs is None or theirs & wanted:
             raise PlannedOnStaleSnapshot(
-                f"version {r['version']} was committed while the load of {day} was planned"
+                f"version {r['version']} was committed while the load of "
+                f"{', '.join(sorted(wanted))} was planned"
             )
 
 
@@ -601,28 +657,43 @@ def _replace(
     spark: SparkSession,
     path: str,
     rows: DataFrame,
-    part: str,
-    day: date,
+    pipeline: Pipeline,
+    days: Sequence[date],
     business: Sequence[str],
     metadata: str,
-    evolve: bool,
-    source_rows: int,
-) -> LoadCounts:
+    source_rows: Mapping[date, int],
+) -> dict[date, LoadCounts]:
+    part = pipeline.partition_by
     if not IDENTIFIER.fullmatch(part):  # the config loader checked it; never format anything else
         raise ConfigError(f"partition column {part!r} is not an identifier")
-    current = spark.read.format("delta").load(path).where(F.col(part) == F.lit(day))
-    before = _day_fingerprint(current, business)
-    if before == _day_fingerprint(rows, business):
-        return LoadCounts(unchanged=source_rows, skipped_write=True)
-    (
-        rows.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", f"`{part}` = DATE'{day.isoformat()}'")
-        .option("userMetadata", metadata)
-        .option("mergeSchema", str(evolve).lower())
-        .save(path)
-    )
-    return LoadCounts(inserted=source_rows, deleted=before[0])
+    current = spark.read.format("delta").load(path).where(_days_filter(F.col(part), days))
+    before = _day_fingerprints(current, part, business)
+    after = _day_fingerprints(rows, part, business)
+    counts = {}
+    changed = []
+    for day in days:
+        if before.get(day, (0, 0)) == after.get(day, (0, 0)):
+            counts[day] = LoadCounts(unchanged=source_rows.get(day, 0), skipped_write=True)
+        else:
+            changed.append(day)
+            counts[day] = LoadCounts(
+                inserted=source_rows.get(day, 0), deleted=before.get(day, (0, 0))[0]
+            )
+    if changed:
+        literals = ", ".join(f"DATE'{d.isoformat()}'" for d in changed)
+        (
+            rows.where(_days_filter(F.col(part), changed))
+            .write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", f"`{part}` IN ({literals})")
+            .option("userMetadata", metadata)
+            .option(
+                "mergeSchema",
+                str(bool(pipeline.silver and pipeline.silver.schema_evolution)).lower(),
+            )
+            .save(path)
+        )
+    return counts
 
 
 def _version_of(spark: SparkSession, path: str, metadata: str) -> int | None:
@@ -637,35 +708,38 @@ def plan_changes(
     path: str,
     rows: DataFrame,
     pipeline: Pipeline,
-    day: date,
+    days: Sequence[date],
     *,
     extra: Sequence[str] = (),
-    source_rows: int,
-) -> LoadCounts:
+    source_rows: Mapping[date, int],
+) -> dict[date, LoadCounts]:
     """What :func:`write_silver` would do, computed without writing (``--dry-run``)."""
     silver = pipeline.silver
     assert silver is not None
+    days = sorted(days)
     if not DeltaTable.isDeltaTable(spark, path):
-        return LoadCounts(inserted=source_rows, attempts=0)
+        return {d: LoadCounts(inserted=source_rows.get(d, 0), attempts=0) for d in days}
+    part = pipeline.partition_by
     if silver.mode == "replace_partition":
         business = [c.name for c in pipeline.columns]
-        current = (
-            spark.read.format("delta").load(path).where(F.col(pipeline.partition_by) == F.lit(day))
-        )
-        before = _day_fingerprint(current, business)
-        if before == _day_fingerprint(rows, business):
-            return LoadCounts(unchanged=source_rows, skipped_write=True, attempts=0)
-        return LoadCounts(inserted=source_rows, deleted=before[0], attempts=0)
+        current = spark.read.format("delta").load(path).where(_days_filter(F.col(part), days))
+        before = _day_fingerprints(current, part, business)
+        after = _day_fingerprints(rows, part, business)
+        out = {}
+        for d in days:
+            if before.get(d, (0, 0)) == after.get(d, (0, 0)):
+                out[d] = LoadCounts(unchanged=source_rows.get(d, 0), skipped_write=True, attempts=0)
+            else:
+                out[d] = LoadCounts(
+                    inserted=source_rows.get(d, 0), deleted=before.get(d, (0, 0))[0], attempts=0
+                )
+        return out
     version = table_version(spark, path)
-    actions = _count_actions(changes(spark, path, version, rows, pipeline, day, extra=extra))
-    inserted, updated = actions.get(INSERT, 0), actions.get(UPDATE, 0)
-    return LoadCounts(
-        inserted,
-        updated,
-        actions.get(DELETE, 0),
-        max(source_rows - inserted - updated, 0),
-        attempts=0,
-    )
+    actions = _count_actions(changes(spark, path, version, rows, pipeline, days, extra=extra), part)
+    out = _counts_from_actions(actions, days, source_rows)
+    for counts in out.values():
+        counts.attempts = 0
+    return out
 
 
 def ensure_silver(spark: SparkSession, path: str, pipeline: Pipeline) -> None:
@@ -677,33 +751,35 @@ def write_load_quarantine(
     spark: SparkSession,
     path: str,
     rejected: DataFrame,
-    day: date,
-    location: str,
-    run_id: str,
+    days: Sequence[date],
     *,
     count: int,
 ) -> None:
-    """Replace the date's rows in the load quarantine with this run's rejects (idempotent)."""
+    """Replace the dates' rows in the load quarantine with this run's rejects (idempotent).
+
+    ``rejected`` carries ``LOGICAL_DATE``, ``source`` and the run id per row.
+    """
     exists = DeltaTable.isDeltaTable(spark, path)
+    in_days = _days_filter(F.col("logical_date"), days)
     if count == 0 and (
-        not exists
-        or spark.read.format("delta").load(path).where(F.col("logical_date") == day).isEmpty()
+        not exists or spark.read.format("delta").load(path).where(in_days).isEmpty()
     ):
         return  # nothing to replace and nothing to add: no empty commit
     ensure_table(spark, path, LOAD_QUARANTINE_SCHEMA, partition_by=["logical_date"])
+    literals = ", ".join(f"DATE'{d.isoformat()}'" for d in days)
     (
         rejected.select(
-            F.lit(day).alias("logical_date"),
-            F.lit(location).alias("source"),
+            F.col(LOGICAL_DATE).alias("logical_date"),
+            F.col("_source").alias("source"),
             F.col(RECORD),
             F.col(REASON),
             F.col(DETAIL),
             F.col(LOADED_AT).alias("quarantined_at"),
-            F.lit(run_id).alias(RUN_ID),
+            F.col(RUN_ID),
         )
         .write.format("delta")
         .mode("overwrite")
-        .option("replaceWhere", f"logical_date = DATE'{day.isoformat()}'")
+        .option("replaceWhere", f"logical_date IN ({literals})")
         .save(path)
     )
 
@@ -715,7 +791,7 @@ def silver_location(settings: Settings, pipeline: Pipeline) -> str:
     return settings.table_path(pipeline.silver.table, pipeline.silver.path)
 
 
-# ---------------------------------------------------------------- one date, end to end
+# ---------------------------------------------------------------- dates, end to end
 
 
 class NothingToLoadError(LakehouseError):
@@ -742,10 +818,33 @@ def load_date(
     source: str | None = None,
     dry_run: bool = False,
 ) -> Outcome:
-    """Read, prepare, check, write one date; the Outcome says what changed.
+    """Load one date (``batch_load``); raises what made it fail."""
+    result = load_dates(
+        session, settings, pipeline, [day], {day: run_id}, source=source, dry_run=dry_run
+    )[day]
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
-    Safe to call from several threads at once (``backfill --parallel``):
-    each call works in a session of its own.
+
+def load_dates(
+    session: SparkSession,
+    settings: Settings,
+    pipeline: Pipeline,
+    days: Sequence[date],
+    run_ids: Mapping[date, str],
+    *,
+    source: str | None = None,
+    dry_run: bool = False,
+    group_run_id: str | None = None,
+) -> dict[date, Outcome | BaseException]:
+    """Load several dates in one pass and one commit, each exactly as if it were alone.
+
+    Each date keeps its own source, refusals, deduplication, counts and
+    Outcome (or the exception that failed it: a missing source, nothing
+    valid to replace the day with). A failure of the whole pass (schema
+    drift, a conflict after the retries) raises. Safe to call from several
+    threads at once: each call works in a session of its own.
     """
     began = time.monotonic()
     silver = pipeline.silver
@@ -756,9 +855,14 @@ def load_date(
     spark = session.newSession()
     target = silver_location(settings, pipeline)
     base: dict[str, Any] = {"mode": silver.mode, "source_kind": kind, "target": target}
+    results: dict[date, Outcome | BaseException] = {}
 
-    frame = read_source(spark, settings, pipeline, day, kind)
-    if frame is None:
+    frames: dict[date, SourceFrame] = {}
+    for day in sorted(days):
+        frame = read_source(spark, settings, pipeline, day, kind)
+        if frame is not None:
+            frames[day] = frame
+            continue
         where = (
             bronze_location(settings, pipeline)
             if kind == "bronze"
@@ -767,50 +871,90 @@ def load_date(
         message = f"no {kind} source for {day.isoformat()}: {where} is missing or empty"
         if silver.on_missing_source == "skip":
             print(f"batch_load {pipeline.name} {day}: skipped ({message})", flush=True)
-            return Outcome(status="skipped", message=message, details={**base, "source": where})
-        raise MissingSourceError(f"{message} (on_missing_source: fail)")
+            results[day] = Outcome(
+                status="skipped", message=message, details={**base, "source": where}
+            )
+        else:
+            results[day] = MissingSourceError(f"{message} (on_missing_source: fail)")
+    if not frames:
+        return results
 
-    prepared = prepare(frame, pipeline, day, run_id).persist()
+    union = None
+    for day, frame in frames.items():
+        df = frame.df.withColumn(LOGICAL_DATE, F.lit(day)).withColumn(
+            "_source", F.lit(frame.location)
+        )
+        union = df if union is None else union.unionByName(df, allowMissingColumns=True)
+    assert union is not None
+    first = next(iter(frames.values()))
+    combined = SourceFrame(
+        union,
+        first.location if len(frames) == 1 else f"{len(frames)} dates",
+        kind,
+        extra_columns=sorted({c for f in frames.values() for c in f.extra_columns}),
+        json_keys=first.json_keys,
+    )
+    day_col = F.col(LOGICAL_DATE)
+    run_col = F.coalesce(*[F.when(day_col == F.lit(d), F.lit(run_ids[d])) for d in frames])
+
+    def prepared_with(extra: Sequence[str]) -> DataFrame:
+        return prepare(combined, pipeline, day_col, run_col, extra, within=[LOGICAL_DATE])
+
+    prepared = prepared_with(()).persist()
     try:
-        by_reason = {
-            row[REASON]: int(row["n"])
-            for row in prepared.groupBy(REASON).agg(F.count(F.lit(1)).alias("n")).collect()
-        }
-        extra = list(frame.extra_columns)
-        if frame.json_keys:
+        stats: dict[date, dict[str | None, int]] = {d: {} for d in frames}
+        for row in prepared.groupBy(LOGICAL_DATE, REASON).count().collect():
+            stats[row[LOGICAL_DATE]][row[REASON]] = int(row["count"])
+        extra = list(combined.extra_columns)
+        if combined.json_keys:
             extra = sorted(
                 r[0] for r in prepared.select(F.explode(EXTRA)).distinct().collect() if r[0]
             )
             if extra and silver.schema_evolution:  # carry the new keys' values along
                 prepared.unpersist()
-                prepared = prepare(frame, pipeline, day, run_id, extra).persist()
-        check_schema(spark, pipeline, target, prepared, extra, frame.location)
+                prepared = prepared_with(extra).persist()
+        where = ", ".join(f.location for f in frames.values())
+        check_schema(spark, pipeline, target, prepared, extra, where)
 
-        source_rows = sum(by_reason.values())
-        valid_rows = by_reason.pop(None, 0)
-        duplicates = by_reason.pop(DUPLICATE, 0)
-        rejected = sum(by_reason.values())
+        valid: dict[date, int] = {}
+        duplicates: dict[date, int] = {}
+        refused: dict[date, dict[str, int]] = {}
         empties_day = silver.mode == "replace_partition" or silver.delete_missing
-        if valid_rows == 0 and empties_day:
-            raise NothingToLoadError(
-                f"no valid rows for {day.isoformat()} in {frame.location} "
-                f"({rejected} refused: {by_reason}); not emptying the day"
-            )
-        rows = prepared.filter(F.col(REASON).isNull()).select(*silver_columns(pipeline, extra))
-        metadata = commit_metadata(run_id, pipeline, day, silver.mode)
+        writing: list[date] = []
+        for day, by_reason in stats.items():
+            by_reason = dict(by_reason)
+            valid[day] = by_reason.pop(None, 0)
+            duplicates[day] = by_reason.pop(DUPLICATE, 0)
+            refused[day] = {str(k): v for k, v in by_reason.items()}
+            if valid[day] == 0 and empties_day:
+                results[day] = NothingToLoadError(
+                    f"no valid rows for {day.isoformat()} in {frames[day].location} "
+                    f"({sum(by_reason.values())} refused: {by_reason}); not emptying the day"
+                )
+            else:
+                writing.append(day)
+        if not writing:
+            return results
+
+        in_writing = _days_filter(day_col, writing)
+        rows = prepared.filter(F.col(REASON).isNull() & in_writing).select(
+            *silver_columns(pipeline, extra)
+        )
+        the_run = group_run_id or run_ids[writing[0]]
+        metadata = commit_metadata(the_run, pipeline, writing, silver.mode)
         if dry_run:
             counts = plan_changes(
-                spark, target, rows, pipeline, day, extra=extra, source_rows=valid_rows
+                spark, target, rows, pipeline, writing, extra=extra, source_rows=valid
             )
         else:
             write_load_quarantine(
                 spark,
                 settings.load_quarantine_path(pipeline.name),
-                prepared.filter(F.col(REASON).isNotNull() & (F.col(REASON) != DUPLICATE)),
-                day,
-                frame.location,
-                run_id,
-                count=rejected,
+                prepared.filter(
+                    F.col(REASON).isNotNull() & (F.col(REASON) != DUPLICATE) & in_writing
+                ),
+                writing,
+                count=sum(sum(refused[d].values()) for d in writing),
             )
             ensure_silver(spark, target, pipeline)
             counts = write_silver(
@@ -818,45 +962,50 @@ def load_date(
                 target,
                 rows,
                 pipeline,
-                day,
+                writing,
                 metadata=metadata,
                 extra=extra,
-                source_rows=valid_rows,
+                source_rows=valid,
             )
     finally:
         prepared.unpersist()
 
     elapsed = time.monotonic() - began
-    print(
-        summary(
-            pipeline.name,
-            day,
-            silver.mode,
-            counts,
-            duplicates,
-            by_reason,
-            elapsed,
-            dry_run=dry_run,
-        ),
-        flush=True,
-    )
-    return Outcome(
-        status="dry_run" if dry_run else "success",
-        rows_in=source_rows,
-        rows_out=0 if dry_run else counts.inserted + counts.updated,
-        rows_quarantined=0 if dry_run else rejected,
-        details={
-            **base,
-            "source": frame.location,
-            **counts.as_dict(),
-            "valid_rows": valid_rows,
-            "duplicates_in_source": duplicates,
-            "quarantined_by_reason": by_reason,
-            "new_columns": extra,
-            "dry_run": bool(dry_run),
-            "user_metadata": metadata,
-        },
-    )
+    for day in writing:
+        c = counts[day]
+        rejected = sum(refused[day].values())
+        print(
+            summary(
+                pipeline.name,
+                day,
+                silver.mode,
+                c,
+                duplicates[day],
+                refused[day],
+                elapsed,
+                dry_run=dry_run,
+            ),
+            flush=True,
+        )
+        results[day] = Outcome(
+            status="dry_run" if dry_run else "success",
+            rows_in=valid[day] + duplicates[day] + rejected,
+            rows_out=0 if dry_run else c.inserted + c.updated,
+            rows_quarantined=0 if dry_run else rejected,
+            details={
+                **base,
+                "source": frames[day].location,
+                **c.as_dict(),
+                "valid_rows": valid[day],
+                "duplicates_in_source": duplicates[day],
+                "quarantined_by_reason": refused[day],
+                "new_columns": extra,
+                "dry_run": bool(dry_run),
+                "user_metadata": metadata,
+                "loaded_with": [d.isoformat() for d in writing],
+            },
+        )
+    return results
 
 
 def summary(
@@ -870,7 +1019,7 @@ def summary(
     *,
     dry_run: bool,
 ) -> str:
-    """The one human line a run prints before its JSON record."""
+    """The one human line a load prints per date (before the job's JSON record)."""
     verb = "would insert" if dry_run else "inserted"
     refused_text = ", ".join(f"{k} {v}" for k, v in sorted(refused.items())) or "none"
     tail = " (day already identical: nothing written)" if counts.skipped_write else ""

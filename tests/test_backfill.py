@@ -53,7 +53,10 @@ class BackfillHarness:
     def configure(self, **backfill_settings) -> None:
         pipe = pipeline_yaml(
             source={"files": {"path": "landing/date={date}", "format": "json"}},
-            backfill={"retry": {"attempts": 3, "base_delay": "100ms", "max_delay": "1s"}}
+            backfill={
+                "group_days": 1,
+                "retry": {"attempts": 3, "base_delay": "100ms", "max_delay": "1s"},
+            }
             | backfill_settings,
         )
         pipe.pop("stream"), pipe.pop("bronze")
@@ -168,6 +171,36 @@ def test_parallel_2_gives_the_serial_table(spark, bf):
     assert code == 0 and record["details"]["parallel"] == 2
     now = bf.comparable(spark)
     assert_df_equality(spark.createDataFrame(serial, now.schema), now)
+
+
+def test_grouped_loads_commit_once_per_group_and_equal_the_serial_table(spark, bf):
+    bf.land(*DAYS)
+    assert bf.run("--start", "2026-03-01", "--end", "2026-03-04", "--parallel", "1")[0] == 0
+    serial = bf.comparable(spark).collect()
+    shutil.rmtree(bf.lake / "silver")
+    shutil.rmtree(bf.lake / "_ops")
+    code, record, _ = bf.run(
+        "--start", "2026-03-01", "--end", "2026-03-04", "--group-days", "3", "--parallel", "2"
+    )
+    assert code == 0 and record["details"]["group_days"] == 3
+    now = bf.comparable(spark)
+    assert_df_equality(spark.createDataFrame(serial, now.schema), now)
+    assert [(d, s) for d, _, s, _ in bf.loads(spark)] == [(d, "success") for d in DAYS]
+    history = DeltaTable.forPath(spark, str(bf.lake / "silver" / "orders")).history()
+    writes = history.where(F.col("operation") == "MERGE").collect()
+    assert sorted(json.loads(r.userMetadata).get("logical_dates", ["one"])[0] for r in writes) == [
+        "2026-03-01",
+        "one",
+    ]  # 03-01..03-03 in one commit, 03-04 in another
+
+
+def test_a_date_without_source_fails_alone_inside_its_group(spark, bf):
+    bf.land(DAYS[0], DAYS[2])
+    code, record, _ = bf.run("--start", "2026-03-01", "--end", "2026-03-03", "--group-days", "3")
+    assert code == 1
+    statuses = {r["date"]: r["status"] for r in record["details"]["results"]}
+    assert statuses == {"2026-03-01": "done", "2026-03-02": "failed", "2026-03-03": "done"}
+    assert {r.order_id[:4] for r in bf.silver(spark).collect()} == {"0301", "0303"}
 
 
 def test_a_transient_failure_is_retried_with_growing_delays(spark, bf, monkeypatch):

@@ -95,3 +95,25 @@ def test_two_concurrent_appenders_lose_nothing(spark, settings):
     assert sorted(r.run_id for r in rows) == sorted(written)
     assert len(rows) == 2 * per_writer
     assert {r.job for r in rows} == {"w0", "w1"}
+
+
+def test_racing_creators_of_a_new_ledger_all_get_their_row(spark, tmp_path):
+    """createIfNotExists can report "table not found" to a losing creator: retried."""
+    for attempt in range(4):
+        ledger = Ledger(spark, str(tmp_path / f"ledger{attempt}"))
+        start = threading.Barrier(3)
+        errors: list[BaseException] = []
+
+        def writer(ledger: Ledger, start: threading.Barrier, errors: list) -> None:
+            try:
+                start.wait()
+                ledger.append(finished())
+            except BaseException as exc:  # surfaced below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=writer, args=(ledger, start, errors)) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors and ledger.read().count() == 3
