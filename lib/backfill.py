@@ -291,6 +291,7 @@ class Backfill:
         self.env = env
         self.injections = injections if injections is not None else {}
         self.stop = threading.Event()
+        self._local = threading.local()
         # waits between attempts; returns True when the backfill is stopping
         self.sleep = sleep or self.stop.wait
 
@@ -375,6 +376,7 @@ class Backfill:
             except Exception as exc:  # the whole load failed: every pending date shares it
                 for d in pending:
                     self._fail(records[d], results[d], exc)
+                self._flush()
                 if not is_transient(exc) or attempt == self.backoff.attempts:
                     break
                 delay = self.backoff.delay(attempt)
@@ -397,6 +399,7 @@ class Backfill:
                 else:
                     self._succeed(records[d], results[d], outcome)
             break
+        self._flush()
         seconds = round(time.monotonic() - began, 3)
         for result in results.values():
             result.seconds = seconds
@@ -405,7 +408,7 @@ class Backfill:
     def _fail(self, record: RunRecord, result: DateResult, exc: BaseException) -> None:
         code = exit_code_for(exc)
         record.finish("failed", code, error=exc, error_message=one_line(exc))
-        self._record(record)
+        self._finished.append(record)
         result.status = "failed"
         result.exit_code, result.error = int(code), one_line(exc)
 
@@ -415,7 +418,7 @@ class Backfill:
         record.rows_quarantined = outcome.rows_quarantined
         record.details.update(outcome.details)
         record.finish(outcome.status, outcome.exit_code, error_message=outcome.message)
-        self._record(record)
+        self._finished.append(record)
         result.status = "done"
         result.exit_code, result.error = int(outcome.exit_code), None
         result.counts = {
@@ -424,11 +427,21 @@ class Backfill:
         if outcome.status == "skipped":
             result.error = outcome.message
 
-    def _record(self, record: RunRecord) -> None:
+    @property
+    def _finished(self) -> list[RunRecord]:
+        """This thread's finished attempts, not yet in the ledger."""
+        if not hasattr(self._local, "records"):
+            self._local.records = []
+        return self._local.records
+
+    def _flush(self) -> None:
+        """One ledger commit for the attempts of a group (after each attempt)."""
+        records, self._local.records = self._finished, []
         try:
-            self.ledger.append(record)
-        except Exception as exc:  # the load itself is done (or failed) either way
-            log.warning("%s: attempt not recorded in the ledger: %s", record.logical_date, exc)
+            self.ledger.append_many(records)
+        except Exception as exc:  # the loads themselves are done (or failed) either way
+            days = ", ".join(str(r.logical_date) for r in records)
+            log.warning("%s: attempts not recorded in the ledger: %s", days, exc)
 
 
 def injections_from_env(environ: dict[str, str] | None = None) -> dict[date, tuple[str, int]]:

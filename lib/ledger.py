@@ -141,12 +141,19 @@ class Ledger:
 
     def append(self, record: RunRecord) -> None:
         """Append one finished record; retried on Delta conflicts (e.g. a creation race)."""
-        if record.status == "running" or record.ended_at is None:
+        self.append_many([record])
+
+    def append_many(self, records: list[RunRecord]) -> None:
+        """Append finished records in one commit (a backfill's dates loaded together)."""
+        if not records:
+            return
+        if any(r.status == "running" or r.ended_at is None for r in records):
             raise ValueError("finish() the record before appending it")
 
         def write() -> None:
             self._create_if_missing()
-            df = self.spark.createDataFrame([record.as_row()], LEDGER_SCHEMA).coalesce(1)
+            rows = [r.as_row() for r in records]
+            df = self.spark.createDataFrame(rows, LEDGER_SCHEMA).coalesce(1)
             df.write.format("delta").mode("append").save(self.path)
 
         retry(write, self.backoff)

@@ -132,9 +132,8 @@ def read_source(
         location = bronze_location(settings, pipeline)
         if not DeltaTable.isDeltaTable(spark, location):
             return None
+        # an empty partition shows as a date without rows once the load counts them
         df = spark.read.format("delta").load(location).where(F.col(pipeline.partition_by) == day)
-        if df.isEmpty():
-            return None
         return SourceFrame(
             df.select(
                 *[c.name for c in columns],
@@ -152,8 +151,6 @@ def read_source(
     assert files is not None  # files_location checked it
     if files.format == "json":
         raw = spark.read.options(**files.options).text(location)
-        if raw.isEmpty():
-            return None
         known = F.array(*[F.lit(c.name) for c in columns])
         df = (
             raw.select(F.col("value").alias(RAW_VALUE))
@@ -166,9 +163,12 @@ def read_source(
         reader = spark.read.options(**{"header": "true", **files.options}).format("csv")
     else:
         reader = spark.read.options(**files.options).format(files.format)
-    df = reader.load(location)
-    if df.isEmpty():
-        return None
+    try:
+        df = reader.load(location)
+    except Exception as exc:  # a folder without data files: nothing to infer a schema from
+        if "UNABLE_TO_INFER_SCHEMA" in str(exc):
+            return None
+        raise
     known_names = {c.name for c in columns} | {pipeline.partition_by}
     extra = [c for c in df.columns if c not in known_names]
     return SourceFrame(
@@ -599,7 +599,9 @@ def write_silver(
                 spark.conf.unset(USER_METADATA_CONF)
         finally:
             planned.unpersist()
-        _check_planned_on_latest(spark, path, version, metadata, pipeline.name, days)
+        committed = _check_planned_on_latest(spark, path, version, metadata, pipeline.name, days)
+        for c in counts.values():
+            c.version = committed
         return counts
 
     result = retry(
@@ -614,11 +616,14 @@ def write_silver(
             delay,
         ),
     )
-    version = _version_of(spark, path, metadata)
-    for counts in result.values():
-        counts.attempts = attempts
-        committed = counts.inserted or counts.updated or counts.deleted
-        counts.version = version if committed else None
+    if silver.mode == "replace_partition" and any(not c.skipped_write for c in result.values()):
+        version = _version_of(spark, path, metadata)
+        for c in result.values():
+            c.version = None if c.skipped_write else version
+    for c in result.values():
+        c.attempts = attempts
+        if not (c.inserted or c.updated or c.deleted):
+            c.version = None
     return result
 
 
@@ -629,14 +634,15 @@ def _check_planned_on_latest(
     metadata: str,
     pipeline: str,
     days: Sequence[date],
-) -> None:
+) -> int | None:
     """Raise :class:`PlannedOnStaleSnapshot` when a commit between planning and the MERGE
-    may have touched these dates (commits of this pipeline's other dates cannot)."""
+    may have touched these dates (commits of this pipeline's other dates cannot);
+    else return the version the MERGE committed."""
     history = DeltaTable.forPath(spark, path).history(20).select("version", "userMetadata")
     rows = sorted(history.collect(), key=lambda r: r["version"])
     ours = [r["version"] for r in rows if r["userMetadata"] == metadata]
     if not ours:
-        return
+        return None
     wanted = {d.isoformat() for d in days}
     for r in rows:
         if not planned_at < r["version"] < ours[-1]:
@@ -651,6 +657,7 @@ def _check_planned_on_latest(
                 f"version {r['version']} was committed while the load of "
                 f"{', '.join(sorted(wanted))} was planned"
             )
+    return ours[-1]
 
 
 def _replace(
@@ -857,12 +864,7 @@ def load_dates(
     base: dict[str, Any] = {"mode": silver.mode, "source_kind": kind, "target": target}
     results: dict[date, Outcome | BaseException] = {}
 
-    frames: dict[date, SourceFrame] = {}
-    for day in sorted(days):
-        frame = read_source(spark, settings, pipeline, day, kind)
-        if frame is not None:
-            frames[day] = frame
-            continue
+    def missing(day: date) -> None:
         where = (
             bronze_location(settings, pipeline)
             if kind == "bronze"
@@ -876,6 +878,14 @@ def load_dates(
             )
         else:
             results[day] = MissingSourceError(f"{message} (on_missing_source: fail)")
+
+    frames: dict[date, SourceFrame] = {}
+    for day in sorted(days):
+        frame = read_source(spark, settings, pipeline, day, kind)
+        if frame is None:
+            missing(day)
+        else:
+            frames[day] = frame
     if not frames:
         return results
 
@@ -902,9 +912,14 @@ def load_dates(
 
     prepared = prepared_with(()).persist()
     try:
-        stats: dict[date, dict[str | None, int]] = {d: {} for d in frames}
+        stats: dict[date, dict[str | None, int]] = {}
         for row in prepared.groupBy(LOGICAL_DATE, REASON).count().collect():
-            stats[row[LOGICAL_DATE]][row[REASON]] = int(row["count"])
+            stats.setdefault(row[LOGICAL_DATE], {})[row[REASON]] = int(row["count"])
+        for day in [d for d in frames if d not in stats]:  # a source without a single row
+            missing(day)
+            del frames[day]
+        if not frames:
+            return results
         extra = list(combined.extra_columns)
         if combined.json_keys:
             extra = sorted(
