@@ -303,7 +303,9 @@ class BackfillSettings:
     """Defaults of ``backfill`` (its flags win)."""
 
     parallel: int = 2  # loads running at once in one Spark application
-    group_days: int = 1  # consecutive dates per load (one pass, one commit, per-date results)
+    # consecutive dates per load (one pass, one commit, per-date results); 15 was the
+    # fastest measured (bench/backfill_bench.py); lower it when one day is very large
+    group_days: int = 15
     # one date's load failing with a transient error (conflict, lost executor, timeout)
     retry: RetrySettings = field(default_factory=RetrySettings)
 
