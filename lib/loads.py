@@ -866,7 +866,7 @@ def load_dates(
 
     def missing(day: date) -> None:
         where = (
-            bronze_location(settings, pipeline)
+            f"{bronze_location(settings, pipeline)} ({pipeline.partition_by}={day.isoformat()})"
             if kind == "bronze"
             else files_location(settings, pipeline, day)
         )
