@@ -142,7 +142,9 @@ def run(ctx: JobContext) -> Outcome:
         status="success" if code == 0 else "failed",
         exit_code=code,
         message=message,
-        rows_in=sum(r.counts.get("inserted") or 0 for r in results) if results else 0,
+        rows_out=sum(
+            (r.counts.get("inserted") or 0) + (r.counts.get("updated") or 0) for r in results
+        ),
         details={**base, "results": [_result_row(r) for r in results]},
     )
 

@@ -374,6 +374,19 @@ class Backfill:
                     group_run_id=records[pending[0]].run_id if len(pending) > 1 else None,
                 )
             except Exception as exc:  # the whole load failed: every pending date shares it
+                if len(pending) > 1 and not is_transient(exc):
+                    # one date's drift or bad data must not fail the others: alone, each
+                    # date gets the outcome it would have had without the group
+                    log.warning(
+                        "%s..%s failed together (%s); loading them one at a time",
+                        pending[0],
+                        pending[-1],
+                        one_line(exc),
+                    )
+                    for d in pending:
+                        results[d] = self._attempts([d])[0]
+                    pending = []
+                    break
                 for d in pending:
                     self._fail(records[d], results[d], exc)
                 self._flush()

@@ -102,6 +102,9 @@ def java_class_names(exc: BaseException) -> list[str]:
     return [m.group(2) for m in _JAVA_CLASS.finditer(str(exc))]
 
 
+_TRANSIENT_IN_TEXT = re.compile(r"\bExecutorLostFailure\b")
+
+
 def is_transient(exc: BaseException) -> bool:
     """True when ``exc`` (or an exception it wraps) is worth retrying."""
     seen: set[int] = set()
@@ -114,6 +117,8 @@ def is_transient(exc: BaseException) -> bool:
             return False
         names = [type(current).__name__, *java_class_names(current)]
         if any(name in _TRANSIENT_NAMES for name in names):
+            return True
+        if _TRANSIENT_IN_TEXT.search(str(current)):  # Spark names task failures bare
             return True
         current = current.__cause__ or current.__context__
     return False

@@ -204,10 +204,10 @@ def typed_from_columns(
         [(F.col(n).isNull(), n) if n in present else (F.lit(True), n) for n in required]
     )
     wrong_list = _names_where(wrong)
-    record = F.to_json(F.struct(*[F.col(c) for c in df.columns]))
+    record = F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns]))
     return df.select(
         *typed,
-        *[F.col(c) for c in keep],
+        *[F.col(f"`{c}`") for c in keep],
         F.when(missing_list != "", F.lit(MISSING))
         .when(wrong_list != "", F.lit(WRONG_TYPE))
         .alias(REASON),
@@ -309,7 +309,7 @@ def prepare(
     return (
         df.transform(refuse_other_dates, pipeline.event_time, day)
         .withColumn(pipeline.partition_by, F.to_date(F.col(pipeline.event_time)))
-        .transform(mark_duplicates, pipeline.keys, order_by, business, within)
+        .transform(mark_duplicates, pipeline.keys, order_by, [*business, *extra], within)
         .withColumn(LOADED_AT, F.current_timestamp())
         .withColumn(RUN_ID, run_id if isinstance(run_id, SparkColumn) else F.lit(run_id))
     )
@@ -764,18 +764,27 @@ def write_load_quarantine(
 ) -> None:
     """Replace the dates' rows in the load quarantine with this run's rejects (idempotent).
 
-    ``rejected`` carries ``LOGICAL_DATE``, ``source`` and the run id per row.
+    Only dates whose rejects changed (by a fingerprint of record, reason and
+    detail) are replaced, so a re-run of an unchanged source commits nothing
+    here either. ``rejected`` carries ``LOGICAL_DATE``, ``_source`` and the
+    run id per row.
     """
-    exists = DeltaTable.isDeltaTable(spark, path)
-    in_days = _days_filter(F.col("logical_date"), days)
-    if count == 0 and (
-        not exists or spark.read.format("delta").load(path).where(in_days).isEmpty()
-    ):
-        return  # nothing to replace and nothing to add: no empty commit
+    content = [RECORD, REASON, DETAIL]
+    new = _day_fingerprints(rejected, LOGICAL_DATE, content) if count else {}
+    old: dict[date, tuple[int, int]] = {}
+    if DeltaTable.isDeltaTable(spark, path):
+        current = spark.read.format("delta").load(path)
+        old = _day_fingerprints(
+            current.where(_days_filter(F.col("logical_date"), days)), "logical_date", content
+        )
+    changed = [d for d in days if new.get(d, (0, 0)) != old.get(d, (0, 0))]
+    if not changed:
+        return  # the same rejects as last time (or none, as before): no commit
     ensure_table(spark, path, LOAD_QUARANTINE_SCHEMA, partition_by=["logical_date"])
-    literals = ", ".join(f"DATE'{d.isoformat()}'" for d in days)
+    literals = ", ".join(f"DATE'{d.isoformat()}'" for d in changed)
     (
-        rejected.select(
+        rejected.where(_days_filter(F.col(LOGICAL_DATE), changed))
+        .select(
             F.col(LOGICAL_DATE).alias("logical_date"),
             F.col("_source").alias("source"),
             F.col(RECORD),
@@ -962,14 +971,21 @@ def load_dates(
                 spark, target, rows, pipeline, writing, extra=extra, source_rows=valid
             )
         else:
-            write_load_quarantine(
-                spark,
-                settings.load_quarantine_path(pipeline.name),
-                prepared.filter(
-                    F.col(REASON).isNotNull() & (F.col(REASON) != DUPLICATE) & in_writing
+            counted = sorted(stats)  # a fully refused date's rejects are kept too
+            retry(
+                lambda: write_load_quarantine(
+                    spark,
+                    settings.load_quarantine_path(pipeline.name),
+                    prepared.filter(
+                        F.col(REASON).isNotNull()
+                        & (F.col(REASON) != DUPLICATE)
+                        & _days_filter(day_col, counted)
+                    ),
+                    counted,
+                    count=sum(sum(refused[d].values()) for d in counted),
                 ),
-                writing,
-                count=sum(sum(refused[d].values()) for d in writing),
+                silver.retry.backoff(),
+                retryable=is_transient,
             )
             ensure_silver(spark, target, pipeline)
             counts = write_silver(

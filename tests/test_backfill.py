@@ -203,6 +203,19 @@ def test_a_date_without_source_fails_alone_inside_its_group(spark, bf):
     assert {r.order_id[:4] for r in bf.silver(spark).collect()} == {"0301", "0303"}
 
 
+def test_a_drifting_date_fails_alone_and_its_group_still_loads(spark, bf):
+    bf.land(*DAYS[:3])
+    drifted = bf.lake / "landing" / "date=2026-03-02" / "part.json"
+    rows = [{**r, "coupon": "X"} for r in day_rows(DAYS[1])]
+    drifted.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    code, record, _ = bf.run("--start", "2026-03-01", "--end", "2026-03-03", "--group-days", "3")
+    assert code == 1
+    results = {r["date"]: r for r in record["details"]["results"]}
+    assert results["2026-03-02"]["status"] == "failed" and results["2026-03-02"]["exit_code"] == 2
+    assert "coupon" in results["2026-03-02"]["error"]
+    assert {r.order_id[:4] for r in bf.silver(spark).collect()} == {"0301", "0303"}
+
+
 def test_a_transient_failure_is_retried_with_growing_delays(spark, bf, monkeypatch):
     bf.land(*DAYS[:2])
     monkeypatch.setenv("LAKEHOUSE_INJECT_FAILURES", "2026-03-02=transient:2")

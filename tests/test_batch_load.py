@@ -236,8 +236,15 @@ def test_bad_rows_go_to_the_load_quarantine_and_the_rest_lands(spark, load):
     assert set(q) == {"wrong_type", "missing_field", "malformed_json", "outside_date"}
     assert "amount" in q["wrong_type"].detail and '"lots"' in q["wrong_type"].record
     assert record["rows_quarantined"] == 4
-    load.run(D1)  # a re-run replaces the date's quarantine rows, never adds to them
+    versions = DeltaTable.forPath(spark, str(load.lake / "quarantine" / "orders_loads")).history()
+    before = versions.count()
+    load.run(D1)  # the same rejects again: no new quarantine commit, no added rows
     assert load.quarantine(spark).count() == 4
+    quarantine = DeltaTable.forPath(spark, str(load.lake / "quarantine" / "orders_loads"))
+    assert quarantine.history().count() == before
+    load.land(D1, [row("a"), row("b", amount="lots")])
+    load.run(D1)  # different rejects: the date's rows are replaced, never added to
+    assert [r.reason for r in load.quarantine(spark).collect()] == ["wrong_type"]
 
 
 def test_csv_and_parquet_sources_are_typed_the_same_way(spark, load, tmp_path):

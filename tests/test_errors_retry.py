@@ -108,3 +108,10 @@ def test_backoff_rejects_nonsense():
         Backoff(attempts=0)
     with pytest.raises(ValueError):
         Backoff(base_delay=-1)
+
+
+def test_a_lost_executor_named_only_in_the_message_is_transient():
+    from lib.errors import is_transient
+
+    assert is_transient(RuntimeError("Job aborted: ExecutorLostFailure (executor 2 exited)"))
+    assert not is_transient(RuntimeError("NotAnExecutorLostFailureX"))
