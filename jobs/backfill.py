@@ -39,7 +39,7 @@ from lib.backfill import (
     plan,
     worst_exit_code,
 )
-from lib.cli import JobContext, Outcome, iso_date, job_parser, run_job
+from lib.cli import JobContext, Outcome, iso_date, job_parser, run_job, whole_number
 from lib.errors import UsageError
 
 JOB = "backfill"
@@ -180,28 +180,6 @@ def summary_table(steps: list[DatePlan], results: list[DateResult]) -> str:
     return "\n".join(lines)
 
 
-def positive(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def non_negative(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, not {value}")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = job_parser(JOB, __doc__)
     parser.add_argument("--start", type=iso_date, help="first date, YYYY-MM-DD (included)")
@@ -211,19 +189,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--until", type=iso_date, help="with --catchup: the last date")
     parser.add_argument(
-        "--lookback", type=non_negative, help="with --catchup: days before the gap to re-load (1)"
+        "--lookback", type=whole_number(0), help="with --catchup: days before the gap again (1)"
     )
-    parser.add_argument("--parallel", type=positive, help="dates at once (backfill.parallel)")
+    parser.add_argument("--parallel", type=whole_number(1), help="loads at once")
     parser.add_argument(
         "--group-days",
-        type=positive,
+        type=whole_number(1),
         help="consecutive dates per load: one pass and one commit (backfill.group_days)",
     )
     parser.add_argument("--force", action="store_true", help="re-run dates already loaded")
     parser.add_argument("--dry-run", action="store_true", help="print the plan; load nothing")
     parser.add_argument("--fail-fast", action="store_true", help="stop at the first failed date")
     parser.add_argument(
-        "--max-days", type=positive, default=400, help="longest range allowed (400)"
+        "--max-days", type=whole_number(1), default=400, help="longest range allowed (400)"
     )
     parser.add_argument(
         "--source", choices=("bronze", "files"), help="as batch_load: bronze or landed files"

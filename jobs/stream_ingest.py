@@ -24,7 +24,14 @@ import argparse
 import sys
 import time
 
-from lib.cli import JobContext, Outcome, graceful_stop_signals, job_parser, run_job
+from lib.cli import (
+    JobContext,
+    Outcome,
+    graceful_stop_signals,
+    job_parser,
+    run_job,
+    whole_number,
+)
 from lib.config import ProcessingTime
 from lib.durations import Duration
 from lib.errors import ConfigError
@@ -54,13 +61,6 @@ def trigger_arg(text: str) -> str | ProcessingTime:
     raise argparse.ArgumentTypeError(
         f"invalid trigger {text!r}: use available_now, once or processing_time=30s"
     )
-
-
-def positive_int(text: str) -> int:
-    """argparse type for counts of at least 1."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
-    return int(text)
 
 
 def trigger_options(trigger: str | ProcessingTime) -> dict:
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--trigger", type=trigger_arg, help="available_now | once | processing_time=30s"
     )
-    parser.add_argument("--max-batches", type=positive_int, help="stop after N micro-batches")
+    parser.add_argument("--max-batches", type=whole_number(1), help="stop after N micro-batches")
     parser.add_argument(
         "--reset-checkpoint",
         action="store_true",

@@ -61,6 +61,19 @@ def iso_date(text: str) -> date:
         ) from None
 
 
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """argparse type for counts of at least ``minimum`` (``--max-batches``, ``--parallel``)."""
+
+    def parse(text: str) -> int:
+        if not text.isdigit() or int(text) < minimum:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number of at least {minimum}, not {text!r}"
+            )
+        return int(text)
+
+    return parse
+
+
 def job_parser(job: str, doc: str | None, *, pipeline: bool = True) -> ArgumentParser:
     """A parser with the options every job takes (``--env``, ``--conf-dir``, ``--pipeline``)."""
     summary = (doc or "").strip().splitlines()[0] if doc else None
