@@ -10,6 +10,7 @@
 #        LAKEHOUSE_KAFKA_DIR     data, logs, config, pid (default .kafka/)
 #        KAFKA_HEAP              broker heap (default 512m)
 #        KAFKA_START_TIMEOUT     seconds to wait for the broker (default 60)
+#        KAFKA_CLUSTER_ID        cluster id for a first format (default: a new random one)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -136,9 +137,19 @@ cmd_start() {
   write_config
   if [ ! -f "$DIR/data/meta.properties" ]; then
     local cluster_id
-    cluster_id=$("$PY" -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode())')
+    # A URL-safe base64 id may start with "-"; passed as "-t ID" the tool read it
+    # as an option (1 start in 64 failed so). Draw again like Kafka's own Uuid, and
+    # pass it as --cluster-id=ID so even a given KAFKA_CLUSTER_ID is safe.
+    cluster_id=${KAFKA_CLUSTER_ID:-$("$PY" -c '
+import base64, uuid
+while True:
+    cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    if not cid.startswith("-"):
+        print(cid)
+        break
+')}
     echo "kafka: formatting storage in $DIR/data (cluster id $cluster_id)"
-    jvm kafka.tools.StorageTool format -t "$cluster_id" -c "$DIR/server.properties" \
+    jvm kafka.tools.StorageTool format --cluster-id="$cluster_id" -c "$DIR/server.properties" \
       > "$DIR/logs/format.log" 2>&1 || { cat "$DIR/logs/format.log" >&2; die "storage format failed"; }
   fi
   echo "kafka: starting broker on $BOOTSTRAP (controller 127.0.0.1:$CONTROLLER_PORT, data $DIR)"

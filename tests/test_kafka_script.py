@@ -110,11 +110,18 @@ def test_port_taken_by_another_process(tmp_path):
 
 @pytest.mark.slow
 def test_start_topics_stop_and_restart_keeps_data(tmp_path):
-    env = {"LAKEHOUSE_KAFKA_DIR": str(tmp_path / "k"), "KAFKA_PORT": str(free_port_pair())}
+    # A cluster id that starts with "-" once failed the format step (read as an option).
+    env = {
+        "LAKEHOUSE_KAFKA_DIR": str(tmp_path / "k"),
+        "KAFKA_PORT": str(free_port_pair()),
+        "KAFKA_CLUSTER_ID": "-leadingDashClusterId0",
+    }
     try:
         started = run("start", env=env)
         assert started.returncode == 0, started.stderr
         assert "formatting storage" in started.stdout and "ready at" in started.stdout
+        meta = (tmp_path / "k" / "data" / "meta.properties").read_text()
+        assert "cluster.id=-leadingDashClusterId0" in meta.splitlines()
         assert run("start", env=env).stdout.startswith("kafka: already running")
         assert run("status", env=env).returncode == 0
         assert run("topics", "create", "keep.me", "3", env=env).returncode == 0
