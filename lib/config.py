@@ -522,8 +522,17 @@ def _check_pipeline(p: Pipeline, fail: typing.Callable[[str, str], ConfigError])
         raise fail("silver.order_by", f"{p.silver.order_by!r} is not a column of the schema")
     if p.silver is not None and p.silver.delete_missing and p.silver.mode != "merge":
         raise fail("silver.delete_missing", "only applies to `mode: merge`")
+    seen_names: dict[str, int] = {}
     for i, rule in enumerate(p.quality):
         _check_rule(rule, f"quality[{i}]", known, fail)
+        name = rule.name or "_".join([rule.rule, *rule.target_columns])
+        if name in seen_names:
+            raise fail(
+                f"quality[{i}]",
+                f"rule name {name!r} is already used by quality[{seen_names[name]}]; "
+                "give one of them a `name`",
+            )
+        seen_names[name] = i
     tables = {t.table for t in (p.bronze, p.silver) if t is not None}
     for table, fresh in p.freshness.items():
         where = join_key("freshness", table)
@@ -570,9 +579,61 @@ def _check_rule(
         raise fail(f"{where}.window", "must be at least 1")
     if rule.rule == "expression" and not rule.name:
         raise fail(f"{where}.name", "an expression rule needs a `name`")
+    if rule.rule in _DATASET_RULES and rule.on_fail not in ("warn", "fail"):
+        raise fail(
+            f"{where}.on_fail",
+            f"rule {rule.rule!r} judges the whole batch: it can `warn` or `fail`, "
+            f"not {rule.on_fail!r}",
+        )
     for col in rule.target_columns:
         if col not in known:
             raise fail(where, f"column {col!r} is not a column of the schema")
+    if rule.rule == "expression" and rule.expr is not None:
+        problem = expression_problem(rule.expr, known)
+        if problem:
+            raise fail(f"{where}.expr", problem)
+    if rule.rule == "schema":
+        for name, ddl in rule.expected.items():
+            if not IDENTIFIER.fullmatch(name):
+                raise fail(f"{where}.expected", f"{name!r} is not a plain column name")
+            try:
+                parse_columns(f"{name} {ddl}")
+            except DdlError as exc:
+                raise fail(f"{where}.expected.{name}", f"not a Spark type: {exc}") from None
+
+
+_DATASET_RULES = ("row_count", "row_count_change", "schema", "freshness_of_source")
+
+
+def expression_problem(text: str, known: set[str]) -> str | None:
+    """Why a SQL boolean expression cannot be a rule, or None.
+
+    Parsed as Spark SQL without a JVM (sqlglot), so a typo or an unknown
+    column is a config error (exit 2) before any Spark work; the job checks
+    it again against the data's real schema before reading a row.
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        trees = [t for t in sqlglot.parse(text, read="spark") if t is not None]
+    except sqlglot.errors.SqlglotError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"not a valid SQL expression: {first}"
+    if len(trees) != 1:
+        return "must be one SQL expression (no `;`)"
+    tree = trees[0]
+    statements = tuple(
+        getattr(exp, n) for n in ("Query", "DDL", "DML", "Command", "Use", "Set") if hasattr(exp, n)
+    )
+    if isinstance(tree, statements) or any(tree.find_all(*statements)):
+        return "must be an expression, not a statement or a query"
+    unknown = sorted(
+        {(c.table or c.name) for c in tree.find_all(exp.Column) if (c.table or c.name) not in known}
+    )
+    if unknown:
+        return f"unknown column(s) {', '.join(unknown)} (columns: {', '.join(sorted(known))})"
+    return None
 
 
 # --------------------------------------------------------------------------

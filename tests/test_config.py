@@ -377,6 +377,46 @@ def test_unknown_env_lists_the_known_ones(tmp_path):
         ),
         ({"quality": [{"rule": "sometimes"}]}, "quality[0].rule", "must be one of"),
         (
+            {"quality": [{"rule": "expression", "name": "x", "expr": "statuz <> 'paid'"}]},
+            "quality[0].expr",
+            "unknown column(s) statuz",
+        ),
+        (
+            {"quality": [{"rule": "expression", "name": "x", "expr": "status <> 'paid' OR OR"}]},
+            "quality[0].expr",
+            "not a valid SQL expression",
+        ),
+        (
+            {"quality": [{"rule": "expression", "name": "x", "expr": "amount > 0; drop table t"}]},
+            "quality[0].expr",
+            "one SQL expression",
+        ),
+        (
+            {"quality": [{"rule": "expression", "name": "x", "expr": "(select 1) = 1"}]},
+            "quality[0].expr",
+            "not a statement or a query",
+        ),
+        (
+            {"quality": [{"rule": "row_count", "min": 1, "on_fail": "quarantine"}]},
+            "quality[0].on_fail",
+            "can `warn` or `fail`",
+        ),
+        (
+            {"quality": [{"rule": "not_null", "column": "status"}] * 2},
+            "quality[1]",
+            "'not_null_status' is already used by quality[0]",
+        ),
+        (
+            {"quality": [{"rule": "schema", "expected": {"amount": "DECIMAL(12,"}}]},
+            "quality[0].expected.amount",
+            "not a Spark type",
+        ),
+        (
+            {"quality": [{"rule": "freshness_of_source", "max_age": "1h", "column": "nope"}]},
+            "quality[0]",
+            "'nope'",
+        ),
+        (
             {"freshness": {"gold.orders": {"from": "commit", "warn_after": "1h"}}},
             "freshness[gold.orders]",
             "not a table of this pipeline",
