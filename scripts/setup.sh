@@ -6,6 +6,8 @@
 # Usage: scripts/setup.sh
 # Env:   PYTHON (interpreter for the venv, default python3)
 #        LAKEHOUSE_VENV (default .venv), LAKEHOUSE_JARS_DIR (default .cache/jars)
+#        LAKEHOUSE_SKIP_BROWSER (set: do not install Chromium; as root with apt-get,
+#        setup otherwise installs it for the HTML report's browser test)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -40,4 +42,19 @@ else
 fi
 
 "$VENV/bin/python" scripts/resolve_jars.py all
+
+# Optional: Chromium, for the browser check of the HTML health report
+# (tests/test_report_html.py skips it without Chromium; the parser checks
+# still run). Only as root with apt-get; never fails the setup.
+if [ ! -x /usr/bin/chromium ] && [ -z "${LAKEHOUSE_SKIP_BROWSER:-}" ] \
+  && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing chromium (for the HTML report browser test) ..."
+  if DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      chromium >/dev/null; then
+    echo "setup: chromium installed"
+  else
+    echo "setup: warning: chromium not installed (the HTML report test will use the parser check only)" >&2
+  fi
+fi
 echo "setup: done"
