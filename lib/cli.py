@@ -8,7 +8,8 @@ A job module builds its parser with :func:`job_parser`, then hands its
 3. checks the lake root is writable (not: exit 2, nothing written),
 4. builds the SparkSession,
 5. calls ``run(ctx)`` and maps its outcome or exception to an exit code,
-6. appends the run to the ledger and prints it as the last stdout line.
+6. judges the run against its SLA and sends its alerts (lib/notify),
+7. appends the run to the ledger and prints it as the last stdout line.
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ class JobContext:
     spark: Any
     record: RunRecord
     ledger: Ledger
+    alerts: list[Any] = field(default_factory=list)  # more alerts to send (lib.alerts.Alert)
 
     @property
     def settings(self) -> Settings:
@@ -368,6 +370,12 @@ def run_job(
         code = exit_code_for(exc)
         message = report_error(job, exc, code)
         record.finish("failed", code, error=exc, error_message=message)
+    try:
+        from lib.notify import finish_run
+
+        finish_run(spark, config.settings, config.pipeline, record, ctx.alerts)
+    except Exception as exc:  # SLA and alerts never change a run's outcome
+        record.details["notify_error"] = one_line(exc)
     return record_and_emit(ledger, record)
 
 

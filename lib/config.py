@@ -155,6 +155,11 @@ class Settings:
         """The run ledger table."""
         return self.path("_ops", "runs")
 
+    @property
+    def quality_path(self) -> str:
+        """Results of every quality check, per run and rule."""
+        return self.path("_ops", "quality")
+
     def quarantine_path(self, pipeline: str) -> str:
         """The pipeline's quarantine table (events ``stream_ingest`` refused)."""
         return self.path("quarantine", pipeline)

@@ -68,3 +68,18 @@ class Duration:
 
     def __str__(self) -> str:
         return self.text
+
+
+def human_seconds(seconds: float | None) -> str:
+    """``9000`` -> ``2h 30m``, ``90061`` -> ``1d 1h``; ``None`` -> ``unknown``."""
+    if seconds is None:
+        return "unknown"
+    total = round(abs(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{days}d"] if days else []
+    parts += [f"{hours}h"] if hours else []
+    parts += [f"{minutes}m"] if minutes and not days else []
+    parts += [f"{secs}s"] if not parts else []
+    return ("-" if seconds < 0 else "") + " ".join(parts)

@@ -39,6 +39,8 @@ LEDGER_SCHEMA = T.StructType(
         T.StructField("conf_fingerprint", T.StringType(), True),
         T.StructField("env", T.StringType(), True),
         T.StructField("details", T.StringType(), True),
+        # added with SLAs: older ledgers gain the column on their next append
+        T.StructField("sla_met", T.BooleanType(), True),
     ]
 )
 
@@ -78,6 +80,7 @@ class RunRecord:
     conf_fingerprint: str | None = None
     env: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    sla_met: bool | None = None
 
     def finish(
         self,
@@ -154,7 +157,7 @@ class Ledger:
             self._create_if_missing()
             rows = [r.as_row() for r in records]
             df = self.spark.createDataFrame(rows, LEDGER_SCHEMA).coalesce(1)
-            df.write.format("delta").mode("append").save(self.path)
+            df.write.format("delta").mode("append").option("mergeSchema", "true").save(self.path)
 
         retry(write, self.backoff)
 

@@ -32,7 +32,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 from functools import reduce
 from typing import Any
 
@@ -51,12 +51,23 @@ from lib.errors import (
     ConfigError,
     LakehouseError,
     MissingSourceError,
+    QualityGateError,
     SchemaDriftError,
     TransientError,
     is_transient,
 )
 from lib.events import DETAIL, MISSING, RAW_VALUE, REASON, WRONG_TYPE, parse_events
 from lib.events import required_fields as event_required_fields
+from lib.quality import (
+    QUALITY_REASON,
+    QualityReport,
+    RuleSet,
+    history_for,
+    max_window,
+    recent_checked_counts,
+    result_rows,
+    write_results,
+)
 from lib.retry import retry
 
 log = logging.getLogger(__name__)
@@ -810,6 +821,22 @@ def silver_location(settings: Settings, pipeline: Pipeline) -> str:
 # ---------------------------------------------------------------- dates, end to end
 
 
+def _quality_history(
+    spark: SparkSession, settings: Settings, pipeline: Pipeline, days: Sequence[date]
+) -> dict[date, list[int]]:
+    """Rows checked by earlier successful loads, newest first, per date being loaded."""
+    window = max_window(pipeline.quality)
+    if not window or not DeltaTable.isDeltaTable(spark, settings.ledger_path):
+        return {}
+    recent = recent_checked_counts(
+        spark.read.format("delta").load(settings.ledger_path),
+        job="batch_load",
+        pipeline=pipeline.name,
+        limit=window + len(days),
+    )
+    return {d: history_for(recent, d, window) for d in days}
+
+
 class NothingToLoadError(LakehouseError):
     """Every source row was refused, and the mode would have emptied the day."""
 
@@ -916,8 +943,20 @@ def load_dates(
     day_col = F.col(LOGICAL_DATE)
     run_col = F.coalesce(*[F.when(day_col == F.lit(d), F.lit(run_ids[d])) for d in frames])
 
+    rules = RuleSet(pipeline.quality, keys=pipeline.keys, event_time=pipeline.event_time)
+    if rules:  # checked against the data's columns before a row is read (exit 2)
+        rules.validate(
+            T.StructType(
+                [f for f in silver_schema(pipeline).fields if f.name not in AUDIT_COLUMNS]
+            ),
+            spark,
+        )
+
     def prepared_with(extra: Sequence[str]) -> DataFrame:
-        return prepare(combined, pipeline, day_col, run_col, extra, within=[LOGICAL_DATE])
+        df = prepare(combined, pipeline, day_col, run_col, extra, within=[LOGICAL_DATE])
+        if not rules:
+            return df
+        return rules.flag(df, group_by=[LOGICAL_DATE], only=F.col(REASON).isNull())
 
     prepared = prepared_with(()).persist()
     try:
@@ -940,6 +979,13 @@ def load_dates(
         where = ", ".join(f.location for f in frames.values())
         check_schema(spark, pipeline, target, prepared, extra, where)
 
+        reports: dict[date, QualityReport] = {}
+        if rules:
+            reports = rules.evaluate(
+                prepared,
+                group_by=[LOGICAL_DATE],
+                history=_quality_history(spark, settings, pipeline, list(stats)),
+            )
         valid: dict[date, int] = {}
         duplicates: dict[date, int] = {}
         refused: dict[date, dict[str, int]] = {}
@@ -950,6 +996,17 @@ def load_dates(
             valid[day] = by_reason.pop(None, 0)
             duplicates[day] = by_reason.pop(DUPLICATE, 0)
             refused[day] = {str(k): v for k, v in by_reason.items()}
+            report = reports.get(day)
+            if report is not None:
+                valid[day] -= report.rows_dropped + report.rows_quarantined
+                if report.rows_quarantined:
+                    refused[day][QUALITY_REASON] = report.rows_quarantined
+                if report.gate_failed:
+                    results[day] = QualityGateError(
+                        f"{day.isoformat()}: {report.message()} (nothing written to "
+                        f"{silver.table}; the rows are in {pipeline.name}_loads quarantine)"
+                    )
+                    continue
             if valid[day] == 0 and empties_day:
                 results[day] = NothingToLoadError(
                     f"no valid rows for {day.isoformat()} in {frames[day].location} "
@@ -957,26 +1014,39 @@ def load_dates(
                 )
             else:
                 writing.append(day)
-        if not writing:
+        gated = [d for d in stats if isinstance(results.get(d), QualityGateError)]
+        if not writing and not gated:
             return results
 
         in_writing = _days_filter(day_col, writing)
-        rows = prepared.filter(F.col(REASON).isNull() & in_writing).select(
-            *silver_columns(pipeline, extra)
-        )
-        the_run = group_run_id or run_ids[writing[0]]
+        publish = F.col(REASON).isNull()
+        if rules:
+            publish = publish & ~F.col(rules.MOVE) & ~F.col(rules.DROP)
+        rows = prepared.filter(publish & in_writing).select(*silver_columns(pipeline, extra))
+        the_run = group_run_id or run_ids[(writing or gated)[0]]
         metadata = commit_metadata(the_run, pipeline, writing, silver.mode)
         if dry_run:
-            counts = plan_changes(
-                spark, target, rows, pipeline, writing, extra=extra, source_rows=valid
+            counts = (
+                plan_changes(spark, target, rows, pipeline, writing, extra=extra, source_rows=valid)
+                if writing
+                else {}
             )
         else:
             counted = sorted(stats)  # a fully refused date's rejects are kept too
+            rejected = prepared
+            if rules:  # rows of quarantine/fail rules, named by the rules they broke
+                moved = F.col(REASON).isNull() & F.col(rules.MOVE)
+                rejected = prepared.withColumn(
+                    DETAIL,
+                    F.when(
+                        moved, F.concat(F.lit("rules: "), F.array_join(rules.broken_names(), ", "))
+                    ).otherwise(F.col(DETAIL)),
+                ).withColumn(REASON, F.when(moved, F.lit(QUALITY_REASON)).otherwise(F.col(REASON)))
             retry(
                 lambda: write_load_quarantine(
                     spark,
                     settings.load_quarantine_path(pipeline.name),
-                    prepared.filter(
+                    rejected.filter(
                         F.col(REASON).isNotNull()
                         & (F.col(REASON) != DUPLICATE)
                         & _days_filter(day_col, counted)
@@ -987,6 +1057,28 @@ def load_dates(
                 silver.retry.backoff(),
                 retryable=is_transient,
             )
+            if reports:
+                checked_at = datetime.now(timezone.utc)
+                write_results(
+                    spark,
+                    settings.quality_path,
+                    [
+                        row
+                        for d in counted
+                        if d in reports
+                        for row in result_rows(
+                            reports[d],
+                            run_id=run_ids[d],
+                            job="batch_load",
+                            pipeline=pipeline.name,
+                            logical_date=d,
+                            checked_at=checked_at,
+                        )
+                    ],
+                )
+        if not writing:
+            return results
+        if not dry_run:
             ensure_silver(spark, target, pipeline)
             counts = write_silver(
                 spark,
@@ -1031,6 +1123,7 @@ def load_dates(
                 "duplicates_in_source": duplicates[day],
                 "quarantined_by_reason": refused[day],
                 "new_columns": extra,
+                **({"quality": reports[day].summary()} if day in reports else {}),
                 "dry_run": bool(dry_run),
                 "user_metadata": metadata,
                 "loaded_with": [d.isoformat() for d in writing],

@@ -22,7 +22,6 @@ Public API, usable outside the jobs::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -37,6 +36,7 @@ from pyspark.sql import types as T
 
 from lib.config import QualityRule
 from lib.ddl import DdlError, parse_columns
+from lib.durations import human_seconds
 from lib.errors import ConfigError, QualityGateError
 
 ROW_KINDS = frozenset({"not_null", "unique", "accepted_values", "range", "regex", "expression"})
@@ -256,6 +256,9 @@ class RuleSet:
         self.row_rules = [r for r in self.rules if r.rule in ROW_KINDS]
         self.dataset_rules = [r for r in self.rules if r.rule in DATASET_KINDS]
         self.names = [rule_name(r) for r in self.row_rules]
+
+    MOVE = _MOVE
+    DROP = _DROP
 
     def __bool__(self) -> bool:
         return bool(self.rules)
@@ -540,7 +543,7 @@ class RuleSet:
             else:  # a date column: its end of day
                 stamp = datetime.combine(latest, datetime.min.time(), timezone.utc) + timedelta(1)
             age = now - stamp
-            text = f"newest row {stamp.isoformat()} is {_human(age)} old"
+            text = f"newest row {stamp.isoformat()} is {human_seconds(age.total_seconds())} old"
             return (limit is None or age <= limit), f"{text} (max {rule.max_age})"
         raise ValueError(f"not a dataset rule: {rule.rule}")
 
@@ -549,20 +552,6 @@ def _num(value: float | None) -> str:
     if value is None:
         return "-"
     return str(int(value)) if float(value).is_integer() else str(value)
-
-
-def _human(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{days}d"] if days else []
-    parts += [f"{hours}h"] if hours else []
-    parts += [f"{minutes}m"] if minutes and not days else []
-    parts += [f"{secs}s"] if not parts else []
-    return sign + " ".join(parts)
 
 
 # ---------------------------------------------------------------- the one-call API
@@ -643,19 +632,13 @@ def write_results(spark: SparkSession, path: str, rows: Sequence[tuple]) -> None
     retry(append, Backoff(attempts=5, base_delay=0.2, max_delay=5.0))
 
 
-def history_from_ledger(
-    ledger_df: DataFrame,
-    *,
-    job: str,
-    pipeline: str,
-    before: date | None,
-    window: int,
-) -> list[int]:
-    """Rows checked by the last ``window`` successful runs (newest first).
+def recent_checked_counts(
+    ledger_df: DataFrame, *, job: str, pipeline: str, limit: int
+) -> list[tuple[date | None, int]]:
+    """(logical date, rows checked) of the latest successful runs, newest first.
 
     Reads ``details.quality.rows_checked`` of the ledger's rows for this job
-    and pipeline; a run for the same logical date is left out, so a re-run
-    is not compared with itself.
+    and pipeline (runs without a quality summary do not count).
     """
     checked = F.get_json_object(F.col("details"), "$.quality.rows_checked").cast("long")
     rows = (
@@ -664,27 +647,23 @@ def history_from_ledger(
             & (F.col("pipeline") == pipeline)
             & (F.col("status") == "success")
             & checked.isNotNull()
-            & (
-                F.lit(True)
-                if before is None
-                else (F.col("logical_date").isNull() | (F.col("logical_date") != F.lit(before)))
-            )
         )
-        .orderBy(F.col("ended_at").desc())
-        .select(checked.alias("n"))
-        .limit(window)
+        .orderBy(F.col("ended_at").desc(), F.col("run_id").desc())
+        .select("logical_date", checked.alias("n"))
+        .limit(limit)
         .collect()
     )
-    return [int(r["n"]) for r in rows]
+    return [(r["logical_date"], int(r["n"])) for r in rows]
+
+
+def history_for(
+    recent: Sequence[tuple[date | None, int]], day: date | None, window: int
+) -> list[int]:
+    """The ``window`` newest counts, leaving out runs of ``day`` (a re-run is not
+    compared with itself)."""
+    return [n for d, n in recent if day is None or d != day][:window]
 
 
 def max_window(rules: Sequence[QualityRule]) -> int:
     """The longest ``row_count_change`` window (0: no such rule)."""
     return max((r.window for r in rules if r.rule == "row_count_change"), default=0)
-
-
-def report_json(report: QualityReport) -> str:
-    """The report as one JSON text."""
-    return json.dumps(
-        {**report.summary(), "results": [r.as_dict() for r in report.results]}, default=str
-    )
