@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from datetime import datetime, timezone
 
 from lib.cli import (
     JobContext,
@@ -35,6 +36,7 @@ from lib.cli import (
 from lib.config import ProcessingTime
 from lib.durations import Duration
 from lib.errors import ConfigError
+from lib.quality import result_rows, write_results
 from lib.streaming import (
     BronzeSink,
     CheckpointGuard,
@@ -87,6 +89,7 @@ def run(ctx: JobContext) -> Outcome:
     )
     guard = CheckpointGuard(ctx.spark, checkpoint_path, pipeline, reset=ctx.args.reset_checkpoint)
     guard.verify()  # a checkpoint this config cannot resume: exit 2 before anything is written
+    sink.validate_rules()  # rules that do not fit the data: exit 2 before anything is read
     opened: list[CheckpointInfo] = []
 
     def start():
@@ -113,6 +116,21 @@ def run(ctx: JobContext) -> Outcome:
 
     checkpoint = opened[0] if opened else None
     totals = sink.totals()
+    quality = sink.quality_report()
+    if quality is not None and quality.results:
+        totals["quality"] = quality.summary()
+        write_results(
+            ctx.spark,
+            ctx.settings.quality_path,
+            result_rows(
+                quality,
+                run_id=ctx.record.run_id,
+                job=JOB,
+                pipeline=pipeline.name,
+                logical_date=None,
+                checked_at=datetime.now(timezone.utc),
+            ),
+        )
     elapsed = time.monotonic() - started
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(totals["quarantined_by_reason"].items()))
     print(

@@ -22,6 +22,7 @@ Public API, usable outside the jobs::
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -412,6 +413,16 @@ class RuleSet:
             past = history.get(key, ()) if isinstance(history, Mapping) else (history or ())
             reports[key] = self._report(flagged.schema, agg, samples.get(key, {}), past, now)
         return reports
+
+    def report_from_totals(self, flagged: DataFrame, totals: Mapping[str, Any]) -> QualityReport:
+        """A report from aggregation values summed by the caller.
+
+        For a caller that folded :meth:`aggregations` into an aggregation of
+        its own (the stream's per-batch statistics); row rules only.
+        """
+        filled: dict[str, Any] = defaultdict(int, totals)  # an empty batch has no rows to sum
+        samples = self._samples(flagged, (), {None: filled}).get(None, {})
+        return self._report(flagged.schema, filled, samples, (), datetime.now(timezone.utc))
 
     def _samples(
         self,

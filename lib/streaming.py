@@ -37,7 +37,7 @@ from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 from lib import fs
 from lib.config import KafkaSource, Pipeline, Settings
 from lib.delta_io import ensure_table, insert_if_absent
-from lib.errors import ConfigError, TransientError, is_transient, one_line
+from lib.errors import ConfigError, QualityGateError, TransientError, is_transient, one_line
 from lib.events import (
     DETAIL,
     INGESTED_AT,
@@ -57,6 +57,7 @@ from lib.events import (
     with_partition_date,
 )
 from lib.kafka_probe import probe
+from lib.quality import QUALITY_REASON, ROW_KINDS, QualityReport, RuleSet
 from lib.retry import Backoff
 
 log = logging.getLogger("lakehouse.stream")
@@ -154,6 +155,7 @@ class BatchMetrics:
     duplicates: int = 0
     late: int = 0
     quarantined: int = 0
+    quality_dropped: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
     offsets: dict[str, list[int]] = field(default_factory=dict)
     late_watermark: str | None = None
@@ -213,6 +215,14 @@ class BronzeSink:
         self._in_flight: int | None = None
         self._last_done: int | None = None
         self.limit: int | None = None  # close after this many batches (--max-batches)
+        # row rules per micro-batch (dataset rules judge whole loads: batch_load)
+        self.rules = RuleSet(
+            [r for r in pipeline.quality if r.rule in ROW_KINDS],
+            keys=pipeline.keys,
+            event_time=pipeline.event_time,
+        )
+        self.quality: list[QualityReport] = []
+        self.failure: Exception | None = None  # a quality gate that stopped the stream
 
     def ensure_tables(self) -> None:
         """Create bronze and quarantine before the first batch needs them."""
@@ -224,6 +234,12 @@ class BronzeSink:
             partition_by=[p.partition_by],
         )
         ensure_table(self.spark, self.quarantine_path, QUARANTINE_SCHEMA)
+
+    def validate_rules(self) -> None:
+        """Check the quality rules against bronze's columns (ConfigError: exit 2)."""
+        if self.rules:
+            p = self.pipeline
+            self.rules.validate(bronze_schema(p.columns, p.partition_by), self.spark)
 
     @property
     def completed(self) -> int:
@@ -254,6 +270,9 @@ class BronzeSink:
             self._in_flight = batch_id
         try:
             self._process(batch_df, batch_id)
+        except QualityGateError as exc:
+            self.failure = exc  # the runner raises it: exit 3, this batch not written
+            raise
         finally:
             with self._lock:
                 self._in_flight = None
@@ -275,7 +294,10 @@ class BronzeSink:
                 F.when(bound_for_quarantine, F.col(c)).alias(c) if c in (RAW_KEY, RAW_VALUE) else c
                 for c in marked.columns
             ]
-        ).persist()
+        )
+        if self.rules:  # one flag per row rule, on the rows bound for bronze
+            df = self.rules.flag(df, only=~is_seen)
+        df = df.persist()
         try:
             metrics = self._write(df, batch_id, is_seen)
         finally:
@@ -295,12 +317,14 @@ class BronzeSink:
         # valid on-time rows of `seen` that are not kept were duplicates within the watermark
         outcome = F.when(~is_seen, F.lit(KEPT)).otherwise(F.coalesce(F.col(REASON), F.lit("valid")))
         clock = time.monotonic()
+        quality_aggs = self.rules.aggregations() if self.rules else []
         stats = (
             df.groupBy(outcome.alias("outcome"), "kafka_topic", "kafka_partition", p.partition_by)
             .agg(
                 F.count(F.lit(1)).alias("n"),
                 F.min("kafka_offset").alias("lo"),
                 F.max("kafka_offset").alias("hi"),
+                *quality_aggs,
             )
             .collect()
         )
@@ -322,6 +346,20 @@ class BronzeSink:
                 valid += row.n
             else:
                 metrics.by_reason[row.outcome] = metrics.by_reason.get(row.outcome, 0) + row.n
+        publish = ~is_seen
+        moved = 0
+        if self.rules:
+            names = [c for c in stats[0].asDict() if c.startswith("_q_")] if stats else []
+            totals = {n: sum(int(row[n] or 0) for row in stats) for n in names}
+            report = self.rules.report_from_totals(df, totals or {"_q_rows": 0})
+            if report.gate_failed:
+                raise QualityGateError(f"micro-batch {batch_id}: {report.message()}")
+            self.quality.append(report)
+            metrics.quality_dropped = report.rows_dropped
+            moved = report.rows_quarantined
+            if moved:
+                metrics.by_reason[QUALITY_REASON] = moved
+            publish = publish & ~F.col(RuleSet.MOVE) & ~F.col(RuleSet.DROP)
         metrics.late = metrics.by_reason.get(LATE, 0)
         if not self.quarantine_late:
             metrics.by_reason.pop(LATE, None)
@@ -338,24 +376,39 @@ class BronzeSink:
             merged = insert_if_absent(
                 self.spark,
                 self.bronze_path,
-                df.filter(~is_seen).transform(bronze_projection, p.columns, p.partition_by),
+                df.filter(publish).transform(bronze_projection, p.columns, p.partition_by),
                 p.keys,
                 partition_column=p.partition_by,
                 partition_values=kept_days,
             )
             metrics.bronze_inserted = merged.inserted
             metrics.phases_s["bronze_merge"] = round(time.monotonic() - clock, 3)
-        metrics.duplicates = valid - metrics.bronze_inserted
+        metrics.duplicates = valid - metrics.bronze_inserted - moved - metrics.quality_dropped
 
-        reasons = list(metrics.by_reason)
-        if reasons:
+        reasons = [r for r in metrics.by_reason if r != QUALITY_REASON]
+        if reasons or moved:
             clock = time.monotonic()
+            rejected = df.filter(is_seen & F.col(REASON).isin(reasons)).transform(
+                quarantine_projection, self.run_id
+            )
+            if moved:  # parsed rows that broke a rule: kept as JSON, with the rules' names
+                broke = df.filter(~is_seen & F.col(RuleSet.MOVE)).select(
+                    *KAFKA_COLUMNS,
+                    F.lit(None).cast("string").alias(RAW_KEY),
+                    F.to_json(F.struct(*[F.col(c.name) for c in p.columns])).alias(RAW_VALUE),
+                    F.lit(QUALITY_REASON).alias(REASON),
+                    F.concat(F.lit("rules: "), F.array_join(self.rules.broken_names(), ", ")).alias(
+                        DETAIL
+                    ),
+                    INGESTED_AT,
+                )
+                rejected = rejected.unionByName(
+                    broke.transform(quarantine_projection, self.run_id)
+                ).dropDuplicates(list(KAFKA_COLUMNS[:3]))
             merged = insert_if_absent(
                 self.spark,
                 self.quarantine_path,
-                df.filter(is_seen & F.col(REASON).isin(reasons)).transform(
-                    quarantine_projection, self.run_id
-                ),
+                rejected,
                 list(KAFKA_COLUMNS[:3]),
             )
             metrics.quarantined = merged.inserted
@@ -378,7 +431,14 @@ class BronzeSink:
             "late": sum(b.late for b in batches),
             "quarantined": sum(b.quarantined for b in batches),
             "quarantined_by_reason": by_reason,
+            "quality_dropped": sum(b.quality_dropped for b in batches),
         }
+
+    def quality_report(self) -> QualityReport | None:
+        """The row rules' results over this run's batches (None without rules)."""
+        with self._lock:
+            reports = list(self.quality)
+        return QualityReport.combine(reports) if self.rules else None
 
     def batch_details(self) -> list[dict[str, Any]]:
         """The last batches' metrics, for the ledger's details."""
@@ -550,6 +610,8 @@ class StreamRunner:
                 query = self.start()
                 status = self._wait(query)
                 failure = query.exception()
+                if self.sink.failure is not None:
+                    raise self.sink.failure  # a quality gate: exit 3, not retried
                 if failure is not None and STOP_MARK in str(failure) and self.sink.closed:
                     # the batch after the last one we wanted refused to start: expected
                     status = "stopped" if self.stop.requested else "max_batches"

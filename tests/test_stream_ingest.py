@@ -319,3 +319,65 @@ def test_max_batches_stops_after_that_many(spark, harness):
     code, record = harness.run()  # the rest, without losing or repeating any
     assert code == 0
     assert len(keys(harness.bronze(spark))) == 50
+
+
+# ---------------------------------------------------------------- quality rules per micro-batch
+
+STREAM_RULES = [
+    {"rule": "range", "column": "amount", "min": 0, "on_fail": "quarantine"},
+    {"rule": "accepted_values", "column": "status", "values": ["paid", "placed"]},
+    {"rule": "regex", "column": "order_id", "pattern": "^[a-z]", "on_fail": "drop"},
+    {"rule": "row_count", "min": 1000, "on_fail": "fail"},  # dataset rule: batch_load only
+]
+
+
+def test_row_rules_quarantine_with_rule_names_drop_and_warn(spark, harness):
+    harness.configure(quality=STREAM_RULES)
+    harness.produce(
+        [
+            order("g1", T0),
+            order("neg", T0, amount=-3, status="lost"),  # range + accepted_values
+            order("9up", T0 + timedelta(minutes=1)),  # regex: dropped
+            order("g2", T0, status="lost"),  # accepted_values: warned, kept
+        ]
+    )
+    code, record = harness.run()
+    assert code == 0, record
+    assert keys(harness.bronze(spark)) == ["g1", "g2"]
+    q = harness.quarantine(spark).collect()
+    assert [(r.reason, r.detail) for r in q] == [
+        ("quality", "rules: range_amount, accepted_values_status")
+    ]
+    assert json.loads(q[0].raw_value)["order_id"] == "neg" and q[0].kafka_offset >= 0
+    d = record["details"]
+    assert d["quarantined_by_reason"] == {"quality": 1} and record["rows_quarantined"] == 1
+    assert d["quality_dropped"] == 1 and d["duplicates"] == 0
+    assert d["quality"]["broken"] == {
+        "range_amount": 1,
+        "accepted_values_status": 2,
+        "regex_order_id": 1,
+    }
+    stored = spark.read.format("delta").load(str(harness.lake / "_ops" / "quality"))
+    assert stored.where(f"run_id = '{record['run_id']}'").count() == 3  # row rules only
+
+    # the same event again: a duplicate within the watermark, nothing new anywhere
+    bronze_versions = harness.versions(spark)
+    harness.produce([order("neg", T0, amount=-3, status="lost")])
+    code, again = harness.run()
+    assert code == 0 and again["details"]["duplicates"] == 1
+    assert harness.versions(spark) == bronze_versions and harness.quarantine(spark).count() == 1
+
+
+def test_a_fail_rule_stops_the_stream_with_exit_3_and_writes_nothing(spark, harness):
+    harness.configure(
+        quality=[{"rule": "not_null", "column": "status", "on_fail": "fail"}],
+    )
+    harness.produce([order("g1", T0), order("n1", T0, status=None)])
+    code, record = harness.run()
+    assert code == 3 and "not_null_status (1 of 2 rows" in record["error_message"]
+    assert harness.bronze(spark).count() == 0  # the batch is not committed: read again next run
+    assert not list((harness.checkpoint / "commits").glob("[0-9]*"))
+    harness.configure(quality=[{"rule": "not_null", "column": "status", "on_fail": "quarantine"}])
+    code, record = harness.run()
+    assert code == 0 and keys(harness.bronze(spark)) == ["g1"]
+    assert record["rows_quarantined"] == 1
