@@ -35,7 +35,7 @@ def test_help_lists_the_jobs():
     result = launch("--help")
     assert result.returncode == 0
     assert "usage: ./spark-submit.sh" in result.stdout
-    assert "jobs: backfill,batch_load,doctor,stream_ingest" in result.stdout
+    assert "jobs: backfill,batch_load,doctor,health,stream_ingest" in result.stdout
 
 
 def test_job_help_needs_no_spark():
@@ -46,7 +46,7 @@ def test_job_help_needs_no_spark():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["nosuchjob"], "unknown job 'nosuchjob' (jobs: backfill,batch_load,doctor,stream_ingest)"),
+        (["nosuchjob"], "unknown job 'nosuchjob' (jobs: backfill,batch_load,doctor,health,stream_ingest)"),
         (["../lib/cli"], "unknown job '../lib/cli'"),
         (["__init__"], "unknown job '__init__'"),
         ([], "no job given"),
