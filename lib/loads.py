@@ -1107,6 +1107,7 @@ def load_dates(
                 refused[day],
                 elapsed,
                 dry_run=dry_run,
+                quality=reports.get(day),
             ),
             flush=True,
         )
@@ -1142,15 +1143,20 @@ def summary(
     elapsed: float,
     *,
     dry_run: bool,
+    quality: QualityReport | None = None,
 ) -> str:
     """The one human line a load prints per date (before the job's JSON record)."""
     verb = "would insert" if dry_run else "inserted"
+    checked = ""
+    if quality is not None:
+        broken = ", ".join(f"{r.rule} {r.rows_failed or 'failed'}" for r in quality.broken)
+        checked = f"; quality: {len(quality.results)} rules, broken: {broken or 'none'}"
     refused_text = ", ".join(f"{k} {v}" for k, v in sorted(refused.items())) or "none"
     tail = " (day already identical: nothing written)" if counts.skipped_write else ""
     version = f", version {counts.version}" if counts.version is not None else ""
     return (
         f"batch_load {pipeline} {day.isoformat()} [{mode}]: {verb} {counts.inserted}, "
         f"updated {counts.updated}, deleted {counts.deleted}, unchanged {counts.unchanged}; "
-        f"{duplicates} source duplicates dropped, refused: {refused_text}{version}; "
+        f"{duplicates} source duplicates dropped, refused: {refused_text}{checked}{version}; "
         f"{elapsed:.1f}s{tail}"
     )
