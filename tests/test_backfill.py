@@ -50,9 +50,10 @@ class BackfillHarness:
         monkeypatch.delenv("LAKEHOUSE_INJECT_FAILURES", raising=False)
         self.configure()
 
-    def configure(self, **backfill_settings) -> None:
+    def configure(self, quality: list[dict] | None = None, **backfill_settings) -> None:
         pipe = pipeline_yaml(
             source={"files": {"path": "landing/date={date}", "format": "json"}},
+            quality=quality or [],
             backfill={
                 "group_days": 1,
                 "retry": {"attempts": 3, "base_delay": "100ms", "max_delay": "1s"},
@@ -214,6 +215,21 @@ def test_a_drifting_date_fails_alone_and_its_group_still_loads(spark, bf):
     assert results["2026-03-02"]["status"] == "failed" and results["2026-03-02"]["exit_code"] == 2
     assert "coupon" in results["2026-03-02"]["error"]
     assert {r.order_id[:4] for r in bf.silver(spark).collect()} == {"0301", "0303"}
+
+
+def test_a_failed_quality_gate_fails_its_date_alone_with_exit_3_and_no_retry(spark, bf):
+    bf.configure(quality=[{"rule": "range", "column": "amount", "min": 0, "on_fail": "fail"}])
+    bf.land(*DAYS[:3])
+    bad = bf.lake / "landing" / "date=2026-03-02" / "part.json"
+    rows = [{**r, "amount": "-1.00"} if i == 0 else r for i, r in enumerate(day_rows(DAYS[1]))]
+    bad.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    code, record, _ = bf.run("--start", "2026-03-01", "--end", "2026-03-03", "--group-days", "3")
+    assert code == 3
+    results = {r["date"]: r for r in record["details"]["results"]}
+    assert results["2026-03-02"]["status"] == "failed" and results["2026-03-02"]["exit_code"] == 3
+    assert "range_amount (1 of 3 rows" in results["2026-03-02"]["error"]
+    assert {r.order_id[:4] for r in bf.silver(spark).collect()} == {"0301", "0303"}
+    assert [x for x in bf.loads(spark) if x[0] == DAYS[1]] == [(DAYS[1], 1, "failed", 3)]
 
 
 def test_a_transient_failure_is_retried_with_growing_delays(spark, bf, monkeypatch):

@@ -46,7 +46,10 @@ def test_job_help_needs_no_spark():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["nosuchjob"], "unknown job 'nosuchjob' (jobs: backfill,batch_load,doctor,health,stream_ingest)"),
+        (
+            ["nosuchjob"],
+            "unknown job 'nosuchjob' (jobs: backfill,batch_load,doctor,health,stream_ingest)",
+        ),
         (["../lib/cli"], "unknown job '../lib/cli'"),
         (["__init__"], "unknown job '__init__'"),
         ([], "no job given"),
