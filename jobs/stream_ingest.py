@@ -35,7 +35,7 @@ from lib.cli import (
 )
 from lib.config import ProcessingTime
 from lib.durations import Duration
-from lib.errors import ConfigError
+from lib.errors import ConfigError, QualityGateError
 from lib.quality import result_rows, write_results
 from lib.streaming import (
     BronzeSink,
@@ -103,22 +103,11 @@ def run(ctx: JobContext) -> Outcome:
             .start()
         )
 
-    with graceful_stop_signals() as stop:
-        result = StreamRunner(
-            start,
-            sink=sink,
-            backoff=pipeline.stream.retry.backoff(),
-            stop=stop,
-            stop_grace=pipeline.stream.stop_grace.seconds,
-            max_batches=ctx.args.max_batches,
-            preflight=kafka_preflight(pipeline.source.kafka),
-        ).run()
-
-    checkpoint = opened[0] if opened else None
-    totals = sink.totals()
-    quality = sink.quality_report()
-    if quality is not None and quality.results:
-        totals["quality"] = quality.summary()
+    def record_quality() -> dict | None:
+        """This run's rule results to ``_ops/quality``; their summary for the ledger."""
+        quality = sink.quality_report()
+        if quality is None or not quality.results:
+            return None
         write_results(
             ctx.spark,
             ctx.settings.quality_path,
@@ -131,6 +120,28 @@ def run(ctx: JobContext) -> Outcome:
                 checked_at=datetime.now(timezone.utc),
             ),
         )
+        return quality.summary()
+
+    with graceful_stop_signals() as stop:
+        try:
+            result = StreamRunner(
+                start,
+                sink=sink,
+                backoff=pipeline.stream.retry.backoff(),
+                stop=stop,
+                stop_grace=pipeline.stream.stop_grace.seconds,
+                max_batches=ctx.args.max_batches,
+                preflight=kafka_preflight(pipeline.source.kafka),
+            ).run()
+        except QualityGateError:
+            record_quality()  # the failing batch's results are kept too
+            raise
+
+    checkpoint = opened[0] if opened else None
+    totals = sink.totals()
+    summary = record_quality()
+    if summary is not None:
+        totals["quality"] = summary
     elapsed = time.monotonic() - started
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(totals["quarantined_by_reason"].items()))
     print(

@@ -21,6 +21,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -316,6 +317,14 @@ def ensure_lake_writable(settings: Settings) -> None:
         raise ConfigError(f"lake root {root} is not writable ({reason})", key="lake_root") from None
 
 
+def use_utc() -> None:
+    """Jobs live in UTC: PySpark turns timestamps into the process's local time,
+    so a driver on a host in another zone would shift every time it reads."""
+    if os.environ.get("TZ") != "UTC" and hasattr(time, "tzset"):
+        os.environ["TZ"] = "UTC"
+        time.tzset()
+
+
 def run_job(
     job: str,
     argv: Sequence[str] | None,
@@ -327,6 +336,7 @@ def run_job(
     validate: Callable[[argparse.Namespace], None] = lambda a: None,
 ) -> int:
     """Run one job from its arguments to its exit code (see the module doc)."""
+    use_utc()
     setup_logging()
     record = RunRecord(run_id=new_run_id(), job=job, started_at=utcnow())
     try:

@@ -607,6 +607,9 @@ def _check_rule(
                 raise fail(f"{where}.expected.{name}", f"not a Spark type: {exc}") from None
 
 
+# SQL functions that run arbitrary JVM code: never from a config file
+_BANNED_FUNCTIONS = {"reflect", "java_method", "try_reflect"}
+
 _DATASET_RULES = ("row_count", "row_count_change", "schema", "freshness_of_source")
 
 
@@ -633,6 +636,13 @@ def expression_problem(text: str, known: set[str]) -> str | None:
     )
     if isinstance(tree, statements) or any(tree.find_all(*statements)):
         return "must be an expression, not a statement or a query"
+    calls = {
+        (f.name if isinstance(f, exp.Anonymous) else f.sql_name()).lower()
+        for f in tree.find_all(exp.Func)
+    }
+    banned = sorted(calls & _BANNED_FUNCTIONS)
+    if banned:
+        return f"function(s) {', '.join(banned)} may not be used in a rule (they run Java code)"
     unknown = sorted(
         {(c.table or c.name) for c in tree.find_all(exp.Column) if (c.table or c.name) not in known}
     )

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from lib import fs
 from lib.config import Freshness, Pipeline, Settings
@@ -109,20 +110,31 @@ def table_location(settings: Settings, pipeline: Pipeline, table: str) -> str:
 
 
 def _newest_value(spark: SparkSession, path: str, column: str) -> datetime | None:
-    newest = spark.read.format("delta").load(path).agg(F.max(F.col(column)).alias("m")).first()
-    value = newest["m"] if newest is not None else None
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return _utc(value)
-    if isinstance(value, date):  # a DATE column: fresh until its day ends
-        return datetime.combine(value, datetime.min.time(), timezone.utc) + timedelta(days=1)
-    raise ValueError(f"column {column!r} is neither a timestamp nor a date")
+    """The newest value of a timestamp or date column, as an aware UTC time.
+
+    Computed as epoch seconds inside Spark, so the Python process's time
+    zone never shifts it; a DATE counts as fresh until its day ends.
+    """
+    df = spark.read.format("delta").load(path)
+    newest = F.max(F.col(column))
+    if isinstance(df.schema[column].dataType, T.DateType):
+        epoch = (F.unix_date(newest) + 1) * 86400
+    elif isinstance(df.schema[column].dataType, (T.TimestampType, T.TimestampNTZType)):
+        epoch = newest.cast("double")
+    else:
+        raise ValueError(f"column {column!r} is neither a timestamp nor a date")
+    value = df.agg(epoch.cast("double").alias("s")).first()["s"]
+    return None if value is None else datetime.fromtimestamp(value, timezone.utc)
 
 
 def _last_commit(spark: SparkSession, path: str) -> datetime | None:
-    last = DeltaTable.forPath(spark, path).history(1).select("timestamp").first()
-    return _utc(last["timestamp"]) if last is not None else None
+    last = (
+        DeltaTable.forPath(spark, path)
+        .history(1)
+        .select(F.col("timestamp").cast("double").alias("s"))
+        .first()
+    )
+    return datetime.fromtimestamp(last["s"], timezone.utc) if last is not None else None
 
 
 def committed_offsets(spark: SparkSession, checkpoint: str) -> dict[str, dict[int, int]]:

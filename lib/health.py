@@ -66,6 +66,7 @@ def _runs(
     return (
         ledger.where(
             (F.col("pipeline") == pipeline)
+            & (F.col("job") != "health")  # health does not judge its own runs
             & F.col("ended_at").between(F.lit(_naive(since)), F.lit(_naive(now)))
         )
         .select(
@@ -295,14 +296,28 @@ def quality_health(
 
 
 def rows_per_day(runs: list[Any]) -> list[dict[str, Any]]:
-    """Rows written and quarantined per day (logical date, else the day a run ended)."""
-    days: dict[str, dict[str, int]] = defaultdict(lambda: {"rows_out": 0, "rows_quarantined": 0})
-    for r in runs:
-        if r["status"] != "success":
-            continue
+    """Rows loaded and quarantined per day, from the loads of one job.
+
+    Silver loads (``batch_load``, per logical date, also when a backfill ran
+    them) when there are any, else the stream's runs (per day they ended).
+    A date loaded several times counts once: the most rows any of its
+    successful loads wrote (an unchanged re-run writes none), and the
+    quarantine of its latest load (a re-run replaces the date's rejects).
+    """
+    loads = [r for r in runs if r["status"] == "success" and r["job"] == "batch_load"]
+    per_date = bool(loads)
+    if not loads:
+        loads = [r for r in runs if r["status"] == "success" and r["job"] == "stream_ingest"]
+    days: dict[str, dict[str, int]] = {}
+    for r in loads:  # oldest first
         day = (r["logical_date"] or r["ended_at"].date()).isoformat()
-        days[day]["rows_out"] += r["rows_out"] or 0
-        days[day]["rows_quarantined"] += r["rows_quarantined"] or 0
+        entry = days.setdefault(day, {"rows_out": 0, "rows_quarantined": 0})
+        if per_date:
+            entry["rows_out"] = max(entry["rows_out"], r["rows_out"] or 0)
+            entry["rows_quarantined"] = r["rows_quarantined"] or 0
+        else:
+            entry["rows_out"] += r["rows_out"] or 0
+            entry["rows_quarantined"] += r["rows_quarantined"] or 0
     return [{"date": d, **v} for d, v in sorted(days.items())]
 
 

@@ -32,7 +32,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from functools import reduce
 from typing import Any
 
@@ -821,6 +821,11 @@ def silver_location(settings: Settings, pipeline: Pipeline) -> str:
 # ---------------------------------------------------------------- dates, end to end
 
 
+def _day_end(day: date) -> datetime:
+    """Midnight UTC after ``day``: the clock a date's source is judged by."""
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(days=1)
+
+
 def _quality_history(
     spark: SparkSession, settings: Settings, pipeline: Pipeline, days: Sequence[date]
 ) -> dict[date, list[int]]:
@@ -985,6 +990,8 @@ def load_dates(
                 prepared,
                 group_by=[LOGICAL_DATE],
                 history=_quality_history(spark, settings, pipeline, list(stats)),
+                # a date's source is judged as of the end of that date, not today
+                now={d: _day_end(d) for d in stats},
             )
         valid: dict[date, int] = {}
         duplicates: dict[date, int] = {}
@@ -1002,28 +1009,26 @@ def load_dates(
                 if report.rows_quarantined:
                     refused[day][QUALITY_REASON] = report.rows_quarantined
                 if report.gate_failed:
+                    where = "would go" if dry_run else "are"
                     results[day] = QualityGateError(
                         f"{day.isoformat()}: {report.message()} (nothing written to "
-                        f"{silver.table}; the rows are in {pipeline.name}_loads quarantine)"
+                        f"{silver.table}; the rows {where} in the {pipeline.name}_loads quarantine)"
                     )
                     continue
             if valid[day] == 0 and empties_day:
                 results[day] = NothingToLoadError(
                     f"no valid rows for {day.isoformat()} in {frames[day].location} "
-                    f"({sum(by_reason.values())} refused: {by_reason}); not emptying the day"
+                    f"({sum(refused[day].values())} refused: {refused[day]}); not emptying the day"
                 )
             else:
                 writing.append(day)
-        gated = [d for d in stats if isinstance(results.get(d), QualityGateError)]
-        if not writing and not gated:
-            return results
 
         in_writing = _days_filter(day_col, writing)
         publish = F.col(REASON).isNull()
         if rules:
             publish = publish & ~F.col(rules.MOVE) & ~F.col(rules.DROP)
         rows = prepared.filter(publish & in_writing).select(*silver_columns(pipeline, extra))
-        the_run = group_run_id or run_ids[(writing or gated)[0]]
+        the_run = group_run_id or run_ids[(writing or sorted(stats))[0]]
         metadata = commit_metadata(the_run, pipeline, writing, silver.mode)
         if dry_run:
             counts = (
@@ -1057,7 +1062,20 @@ def load_dates(
                 silver.retry.backoff(),
                 retryable=is_transient,
             )
-            if reports:
+            counts = {}
+            if writing:
+                ensure_silver(spark, target, pipeline)
+                counts = write_silver(
+                    spark,
+                    target,
+                    rows,
+                    pipeline,
+                    writing,
+                    metadata=metadata,
+                    extra=extra,
+                    source_rows=valid,
+                )
+            if reports:  # after silver: a load retried after a failed write does not count twice
                 checked_at = datetime.now(timezone.utc)
                 write_results(
                     spark,
@@ -1076,20 +1094,6 @@ def load_dates(
                         )
                     ],
                 )
-        if not writing:
-            return results
-        if not dry_run:
-            ensure_silver(spark, target, pipeline)
-            counts = write_silver(
-                spark,
-                target,
-                rows,
-                pipeline,
-                writing,
-                metadata=metadata,
-                extra=extra,
-                source_rows=valid,
-            )
     finally:
         prepared.unpersist()
 
@@ -1113,7 +1117,7 @@ def load_dates(
         )
         results[day] = Outcome(
             status="dry_run" if dry_run else "success",
-            rows_in=valid[day] + duplicates[day] + rejected,
+            rows_in=sum(stats[day].values()),  # every source row of the date
             rows_out=0 if dry_run else c.inserted + c.updated,
             rows_quarantined=0 if dry_run else rejected,
             details={

@@ -55,6 +55,27 @@ def alerter(spark: SparkSession | None, settings: Settings, pipeline: Pipeline) 
     return Alerter(pipeline.alerts, state=state, base_dir=base)
 
 
+def _succeeded_before(spark: SparkSession, settings: Settings, record: RunRecord) -> bool:
+    """Whether the ledger already has a success of this job, pipeline and date."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    if not DeltaTable.isDeltaTable(spark, settings.ledger_path):
+        return False
+    return bool(
+        spark.read.format("delta")
+        .load(settings.ledger_path)
+        .where(
+            (F.col("job") == record.job)
+            & (F.col("pipeline") == record.pipeline)
+            & (F.col("logical_date") == F.lit(record.logical_date))
+            & (F.col("status") == "success")
+        )
+        .limit(1)
+        .count()
+    )
+
+
 def run_alerts(record: RunRecord, extra: Sequence[Alert] = ()) -> list[Alert]:
     """What a finished run has to say: failure, quality, SLA miss, success."""
     where = f"{record.pipeline or '-'} {record.job}"
@@ -122,12 +143,17 @@ def finish_run(
     """Set ``sla_met`` on a finished record, then send its alerts (never raises)."""
     if pipeline is None or record.ended_at is None:
         return None
+    sla = pipeline.sla.get(record.job)
+    judge_deadline = True
+    if sla is not None and sla.deadline and record.logical_date and spark is not None:
+        judge_deadline = not _succeeded_before(spark, settings, record)
     verdict = evaluate(
-        pipeline.sla.get(record.job),
+        sla,
         status=record.status,
         started_at=record.started_at,
         ended_at=record.ended_at,
         logical_date=record.logical_date,
+        judge_deadline=judge_deadline,
     )
     record.sla_met = verdict.met
     if verdict.misses:

@@ -178,15 +178,20 @@ class QualityReport:
                 failed = None
                 if old.rows_failed is not None or r.rows_failed is not None:
                     failed = (old.rows_failed or 0) + (r.rows_failed or 0)
+                checked = old.rows_checked + r.rows_checked
+                if failed is not None:
+                    detail = f"{failed} of {checked} rows" if failed else None
+                else:
+                    detail = r.detail if not r.passed else old.detail
                 merged[r.rule] = RuleResult(
                     rule=r.rule,
                     kind=r.kind,
                     severity=r.severity,
-                    rows_checked=old.rows_checked + r.rows_checked,
+                    rows_checked=checked,
                     rows_failed=failed,
                     passed=old.passed and r.passed,
                     samples=(old.samples + r.samples)[: max(len(old.samples), 5)],
-                    detail=r.detail if not r.passed else old.detail,
+                    detail=detail,
                 )
         total.results = list(merged.values())
         return total
@@ -294,6 +299,21 @@ class RuleSet:
                 col = rule.column or self.event_time
                 if col not in names:
                     raise ConfigError(f"{where}: column {col!r} is not in the data", key=where)
+                kind = schema[col].dataType
+                if not isinstance(kind, (T.TimestampType, T.TimestampNTZType, T.DateType)):
+                    raise ConfigError(f"{where}: {col} is {kind.simpleString()}, not a time")
+            if rule.rule == "range":
+                kind = schema[str(rule.column)].dataType
+                if not isinstance(kind, T.NumericType):
+                    raise ConfigError(
+                        f"{where}: range needs a numeric column; {rule.column} is "
+                        f"{kind.simpleString()}"
+                    )
+        try:  # every row check and the aggregation, analysed (no row read)
+            _ = self.flag(empty).groupBy().agg(*self.aggregations(schema)).schema
+        except (AnalysisException, ParseException) as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise ConfigError(f"quality rules do not fit the data: {first}") from None
 
     # -- the one projection
 
@@ -367,8 +387,8 @@ class RuleSet:
 
     # -- the one aggregation
 
-    def aggregations(self) -> list[SparkColumn]:
-        """Columns of the single aggregation over flagged rows."""
+    def aggregations(self, schema: T.StructType | None = None) -> list[SparkColumn]:
+        """Columns of the single aggregation over flagged rows (``schema``: theirs)."""
         checked = F.col(_IN)
 
         def counted(cond: SparkColumn) -> SparkColumn:
@@ -383,8 +403,13 @@ class RuleSet:
         aggs += [counted(F.col(_MOVE)).alias("_q_moved")]
         for i, rule in enumerate(self.dataset_rules):
             if rule.rule == "freshness_of_source":
-                col = F.col(rule.column or str(self.event_time))
-                aggs.append(F.max(F.when(checked, col)).alias(f"_q_max{i}"))
+                name = rule.column or str(self.event_time)
+                newest = F.max(F.when(checked, F.col(name)))
+                if schema is not None and isinstance(schema[name].dataType, T.DateType):
+                    epoch = (F.unix_date(newest) + 1) * 86400  # a date is fresh until it ends
+                else:  # epoch seconds from Spark: no Python time zone in between
+                    epoch = newest.cast("double")
+                aggs.append(epoch.cast("double").alias(f"_q_max{i}"))
         return aggs
 
     def evaluate(
@@ -393,15 +418,17 @@ class RuleSet:
         group_by: Sequence[str] = (),
         *,
         history: Mapping[Any, Sequence[int]] | Sequence[int] | None = None,
-        now: datetime | None = None,
+        now: datetime | Mapping[Any, datetime] | None = None,
     ) -> dict[Any, QualityReport]:
         """Reports per group (key: the group's value, or None without ``group_by``).
 
         ``history``: row counts of earlier successful runs, newest first
         (per group, or one list for all), for ``row_count_change``.
+        ``now``: the clock of ``freshness_of_source`` (per group, or one for
+        all; default: the wall clock).
         """
-        now = now or datetime.now(timezone.utc)
-        rows = flagged.groupBy(*group_by).agg(*self.aggregations()).collect()
+        wall = datetime.now(timezone.utc)
+        rows = flagged.groupBy(*group_by).agg(*self.aggregations(flagged.schema)).collect()
         groups = {(tuple(r[g] for g in group_by) if group_by else None): r for r in rows}
         if group_by and len(group_by) == 1:
             groups = {k[0]: v for k, v in groups.items()}
@@ -411,7 +438,8 @@ class RuleSet:
         reports: dict[Any, QualityReport] = {}
         for key, agg in groups.items():
             past = history.get(key, ()) if isinstance(history, Mapping) else (history or ())
-            reports[key] = self._report(flagged.schema, agg, samples.get(key, {}), past, now)
+            clock = (now.get(key) if isinstance(now, Mapping) else now) or wall
+            reports[key] = self._report(flagged.schema, agg, samples.get(key, {}), past, clock)
         return reports
 
     def report_from_totals(self, flagged: DataFrame, totals: Mapping[str, Any]) -> QualityReport:
@@ -549,10 +577,7 @@ class RuleSet:
             limit = timedelta(seconds=float(rule.max_age.seconds)) if rule.max_age else None
             if latest is None:
                 return False, "no rows to tell the age from"
-            if isinstance(latest, datetime):
-                stamp = latest if latest.tzinfo else latest.replace(tzinfo=timezone.utc)
-            else:  # a date column: its end of day
-                stamp = datetime.combine(latest, datetime.min.time(), timezone.utc) + timedelta(1)
+            stamp = datetime.fromtimestamp(float(latest), timezone.utc)
             age = now - stamp
             text = f"newest row {stamp.isoformat()} is {human_seconds(age.total_seconds())} old"
             return (limit is None or age <= limit), f"{text} (max {rule.max_age})"
@@ -649,9 +674,14 @@ def recent_checked_counts(
     """(logical date, rows checked) of the latest successful runs, newest first.
 
     Reads ``details.quality.rows_checked`` of the ledger's rows for this job
-    and pipeline (runs without a quality summary do not count).
+    and pipeline (runs without a quality summary do not count). A date
+    loaded several times counts once, by its latest successful run, so
+    re-runs of one date do not crowd out the others.
     """
     checked = F.get_json_object(F.col("details"), "$.quality.rows_checked").cast("long")
+    latest = Window.partitionBy("logical_date").orderBy(
+        F.col("ended_at").desc(), F.col("run_id").desc()
+    )
     rows = (
         ledger_df.where(
             (F.col("job") == job)
@@ -659,8 +689,10 @@ def recent_checked_counts(
             & (F.col("status") == "success")
             & checked.isNotNull()
         )
+        .select("logical_date", "ended_at", "run_id", checked.alias("n"))
+        .withColumn("_nth", F.when(F.col("logical_date").isNotNull(), F.row_number().over(latest)))
+        .where(F.col("_nth").isNull() | (F.col("_nth") == 1))
         .orderBy(F.col("ended_at").desc(), F.col("run_id").desc())
-        .select("logical_date", checked.alias("n"))
         .limit(limit)
         .collect()
     )

@@ -6,7 +6,8 @@
 
 Every run records ``sla_met`` in the ledger: True, False, or None when the
 job has no SLA (or a failed run's deadline has not passed yet: a retry can
-still make it).
+still make it). A date's deadline is judged by its first success; re-runs
+after it are judged on ``max_duration`` only.
 """
 
 from __future__ import annotations
@@ -50,8 +51,13 @@ def evaluate(
     started_at: datetime,
     ended_at: datetime,
     logical_date: date | None,
+    judge_deadline: bool = True,
 ) -> SlaVerdict:
-    """Judge one finished run against its job's SLA."""
+    """Judge one finished run against its job's SLA.
+
+    ``judge_deadline=False`` for a run of a date that already succeeded
+    once: the deadline was judged then, a later re-run cannot miss it.
+    """
     if sla is None or (sla.max_duration is None and sla.deadline is None):
         return SlaVerdict(met=None)
     if status in ("skipped", "dry_run"):
@@ -64,7 +70,7 @@ def evaluate(
         decided = True
         if took > sla.max_duration.seconds:
             misses.append(f"ran {human_seconds(took)}, max_duration {sla.max_duration}")
-    deadline = deadline_for(sla, logical_date)
+    deadline = deadline_for(sla, logical_date) if judge_deadline else None
     if deadline is not None:
         late = ended > deadline
         if status == "success":

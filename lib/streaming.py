@@ -221,7 +221,9 @@ class BronzeSink:
             keys=pipeline.keys,
             event_time=pipeline.event_time,
         )
-        self.quality: list[QualityReport] = []
+        self.quality: list[QualityReport] = []  # one per written micro-batch
+        self.failed_quality: QualityReport | None = None  # the batch a `fail` rule stopped
+        self._pending_quality: QualityReport | None = None
         self.failure: Exception | None = None  # a quality gate that stopped the stream
 
     def ensure_tables(self) -> None:
@@ -298,10 +300,14 @@ class BronzeSink:
         if self.rules:  # one flag per row rule, on the rows bound for bronze
             df = self.rules.flag(df, only=~is_seen)
         df = df.persist()
+        self._pending_quality = None
         try:
             metrics = self._write(df, batch_id, is_seen)
         finally:
             df.unpersist()
+        if self._pending_quality is not None:
+            with self._lock:
+                self.quality.append(self._pending_quality)
         if watermark:
             metrics.late_watermark = datetime.fromtimestamp(
                 watermark / 1000, timezone.utc
@@ -353,8 +359,9 @@ class BronzeSink:
             totals = {n: sum(int(row[n] or 0) for row in stats) for n in names}
             report = self.rules.report_from_totals(df, totals or {"_q_rows": 0})
             if report.gate_failed:
+                self.failed_quality = report
                 raise QualityGateError(f"micro-batch {batch_id}: {report.message()}")
-            self.quality.append(report)
+            self._pending_quality = report  # counted once the batch is written
             metrics.quality_dropped = report.rows_dropped
             moved = report.rows_quarantined
             if moved:
@@ -435,9 +442,12 @@ class BronzeSink:
         }
 
     def quality_report(self) -> QualityReport | None:
-        """The row rules' results over this run's batches (None without rules)."""
+        """The row rules' results over this run's batches, including one a `fail`
+        rule stopped (None without rules)."""
         with self._lock:
             reports = list(self.quality)
+        if self.failed_quality is not None:
+            reports.append(self.failed_quality)
         return QualityReport.combine(reports) if self.rules else None
 
     def batch_details(self) -> list[dict[str, Any]]:

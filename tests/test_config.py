@@ -397,6 +397,19 @@ def test_unknown_env_lists_the_known_ones(tmp_path):
             "not a statement or a query",
         ),
         (
+            {
+                "quality": [
+                    {
+                        "rule": "expression",
+                        "name": "x",
+                        "expr": "java_method('java.lang.System', 'exit', 0) IS NULL",
+                    }
+                ]
+            },
+            "quality[0].expr",
+            "java_method may not be used",
+        ),
+        (
             {"quality": [{"rule": "row_count", "min": 1, "on_fail": "quarantine"}]},
             "quality[0].on_fail",
             "can `warn` or `fail`",

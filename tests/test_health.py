@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import time
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from delta.tables import DeltaTable
@@ -23,6 +27,18 @@ from tests.test_stream_ingest import T0, StreamHarness, order
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=timezone.utc)
+
+
+@contextlib.contextmanager
+def local_time_zone(name: str):
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = name
+    time.tzset()
+    try:
+        yield
+    finally:
+        os.environ["TZ"] = old or "UTC"
+        time.tzset()
 
 
 # ---------------------------------------------------------------- SLA (pure)
@@ -91,6 +107,10 @@ def test_event_time_freshness_ok_warn_error(spark, loaded):
         result = measure(spark, settings, p, "silver.orders", fresh, now)
         levels[minutes] = (result.level, result.value)
     assert levels == {30: ("ok", 1800.0), 90: ("warn", 5400.0), 150: ("error", 9000.0)}
+    # the Python process's time zone does not shift the ages (Spark gives epoch seconds)
+    with local_time_zone("Asia/Tokyo"):
+        tokyo = measure(spark, settings, p, "silver.orders", fresh, now)
+    assert (tokyo.value, tokyo.observed) == (9000.0, utc(2026, 3, 1, 22, 0))
     assert result.message() == "silver.orders is 2h 30m old (error after 2h)"
     assert result.observed == utc(2026, 3, 1, 22, 0)
 
@@ -293,6 +313,19 @@ def test_health_report_in_a_browser(spark, monitored, tmp_path):
     report = json.loads((out_dir / "report.json").read_text())
     dom = run_chromium(binary, tmp_path, "--dump-dom", (out_dir / "report.html").as_uri()).stdout
     check_health_page(dom, report)
+
+
+def test_health_does_not_judge_its_own_earlier_runs(spark, monitored):
+    code, first, _ = run_health(monitored, "--pipeline", "orders")  # now: the data is months old
+    assert code == 4 and "silver.orders is" in first["error_message"]
+    monitored.configure(  # someone widens the thresholds: nothing is at error level any more
+        freshness={"silver.orders": {"column": "event_time", "warn_after": "3650d"}},
+        sla={"batch_load": {"max_duration": "10m"}},
+    )
+    code, second, out = run_health(monitored, "--pipeline", "orders")
+    assert code == 0, out
+    report = json.loads(Path(second["details"]["report"]["json"]).read_text())
+    assert "health" not in [j["job"] for j in report["pipelines"][0]["jobs"]]
 
 
 def test_health_all_pipelines_and_bad_arguments(spark, monitored, tmp_path):

@@ -219,6 +219,11 @@ def test_freshness_of_source_with_a_fixed_clock(spark):
     assert report.gate_failed and report.results[0].detail == "no rows to tell the age from"
 
 
+def _again(record: RunRecord, i: int) -> RunRecord:
+    record.run_id = f"{record.run_id}-again{i}"
+    return record
+
+
 def test_row_count_change_against_a_prepared_ledger_history(spark, settings):
     ledger = Ledger(spark, settings.ledger_path)
     started = datetime(2026, 3, 1, 5, 0, tzinfo=timezone.utc)
@@ -248,6 +253,10 @@ def test_row_count_change_against_a_prepared_ledger_history(spark, settings):
             run(7, 1000),  # the date being re-run is not compared with itself
         ]
     )
+    # re-runs of one date count once (its latest): they do not crowd out the other dates
+    rerun = run(3, 800)
+    rerun.run_id, rerun.ended_at = "r3-again", started.replace(day=3, hour=7)
+    ledger.append_many([rerun, *[_again(run(7, 1000), i) for i in range(5)]])
     recent = recent_checked_counts(ledger.read(), job="batch_load", pipeline="orders", limit=4)
     history = history_for(recent, date(2026, 2, 7), window=3)
     assert history == [800, 1200, 1000]  # newest first
@@ -276,6 +285,12 @@ def test_expressions_are_checked_against_the_data_before_any_row_is_read(spark, 
     with pytest.raises(ConfigError) as caught:
         check(orders(spark), [rule("expression", name="e", expr=expr)])
     assert message in str(caught.value) and exit_code_for(caught.value) == ExitCode.USAGE
+
+
+def test_a_range_on_a_text_column_is_a_config_error(spark):
+    with pytest.raises(ConfigError) as caught:
+        check(orders(spark), [rule("range", column="status", min=0)])
+    assert "range needs a numeric column; status is string" in str(caught.value)
 
 
 def test_grouped_evaluation_reports_each_group_apart(spark):

@@ -189,3 +189,36 @@ def test_alerts_reach_the_webhook_and_the_file_and_a_dead_sink_changes_nothing(s
     assert code == 0 and record["status"] == "success"
     assert record["details"]["alerts"]["alerts_failed"] == 1
     assert "SECRET" not in json.dumps(record)
+
+
+def test_rules_that_take_every_row_of_a_replaced_day_fail_it_and_keep_the_rows(spark, load):
+    load.configure(quality=[RANGE_QUARANTINE], silver={"mode": "replace_partition"})
+    load.land(D1, [row("a", "-1.00"), row("b", "-2.00")])
+    code, record = load.run(D1)
+    assert code == 1 and "not emptying the day" in record["error_message"]
+    assert "'quality': 2" in record["error_message"]
+    assert not (load.lake / "silver").exists()
+    bad = load.quarantine(spark).collect()
+    assert sorted(json.loads(r.record)["order_id"] for r in bad) == ["a", "b"]
+    assert quality_table(spark, load).count() == 1  # the check is on record too
+
+
+def test_freshness_of_source_judges_a_date_as_of_its_end_not_today(spark, load):
+    fresh = {"rule": "freshness_of_source", "max_age": "6h", "on_fail": "fail"}
+    load.configure(quality=[fresh])
+    load.land(D1, [row("a", at="2026-03-01T20:00:00")])  # 4h before the day ends
+    code, record = load.run(D1)
+    assert code == 0, record["error_message"]
+    load.land(D2, [row("b", at="2026-03-02T09:00:00")])  # 15h before the day ends
+    code, record = load.run(D2)
+    assert code == 3 and "is 15h old (max 6h)" in record["error_message"]
+
+
+def test_a_re_run_after_the_deadline_is_judged_on_duration_only(spark, load):
+    load.configure(sla={"batch_load": {"max_duration": "1h", "deadline": "06:00"}})
+    load.land(D1, [row("a")])
+    code, first = load.run(D1)  # 2026-03-01 is long past its deadline
+    assert code == 0 and first["sla_met"] is False
+    assert "after the deadline 2026-03-02 06:00 UTC" in first["details"]["sla_misses"][0]
+    code, again = load.run(D1)  # the date already succeeded once: the deadline was judged
+    assert code == 0 and again["sla_met"] is True

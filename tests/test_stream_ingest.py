@@ -377,6 +377,9 @@ def test_a_fail_rule_stops_the_stream_with_exit_3_and_writes_nothing(spark, harn
     assert code == 3 and "not_null_status (1 of 2 rows" in record["error_message"]
     assert harness.bronze(spark).count() == 0  # the batch is not committed: read again next run
     assert not list((harness.checkpoint / "commits").glob("[0-9]*"))
+    stored = spark.read.format("delta").load(str(harness.lake / "_ops" / "quality"))
+    failed = stored.where(f"run_id = '{record['run_id']}'").collect()
+    assert [(r.rule, r.rows_failed, r.passed) for r in failed] == [("not_null_status", 1, False)]
     harness.configure(quality=[{"rule": "not_null", "column": "status", "on_fail": "quarantine"}])
     code, record = harness.run()
     assert code == 0 and keys(harness.bronze(spark)) == ["g1"]
