@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one way to launch a lakehouse job, locally or on a cluster.
 #
-#   ./spark-submit.sh [--env ENV] [--conf-dir DIR] JOB [job args...]
+#   ./spark-submit.sh [--env ENV] [--conf-dir DIR] [--print-command] JOB [job args...]
 #   ./spark-submit.sh --help
 #
 # Reads conf/base.yaml + conf/<ENV>.yaml (through lib/submit.py, the same
@@ -25,14 +25,15 @@ jobs_list() {
 
 usage() {
   cat <<EOF
-usage: ./spark-submit.sh [--env ENV] [--conf-dir DIR] JOB [job args...]
+usage: ./spark-submit.sh [--env ENV] [--conf-dir DIR] [--print-command] JOB [job args...]
 
 Launch a lakehouse job with spark-submit, configured from conf/.
 
 options:
-  --env ENV        config overlay conf/ENV.yaml (default: \$LAKEHOUSE_ENV or local)
-  --conf-dir DIR   config folder (default: \$LAKEHOUSE_CONF_DIR or ./conf)
-  -h, --help       show this help
+  --env ENV          config overlay conf/ENV.yaml (default: \$LAKEHOUSE_ENV or local)
+  --conf-dir DIR     config folder (default: \$LAKEHOUSE_CONF_DIR or ./conf)
+  --print-command    print the spark-submit command line (secrets masked) and exit
+  -h, --help         show this help
 
 jobs: $(jobs_list)
       (./spark-submit.sh JOB --help shows a job's own options)
@@ -43,9 +44,11 @@ fail() { echo "spark-submit.sh: error: $*" >&2; exit 2; }
 
 ENV_NAME=${LAKEHOUSE_ENV:-}
 CONF_DIR=${LAKEHOUSE_CONF_DIR:-}
+PRINT_COMMAND=
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
+    --print-command) PRINT_COMMAND=1; shift ;;
     --env) [ $# -ge 2 ] || fail "--env needs a value"; ENV_NAME=$2; shift 2 ;;
     --env=*) ENV_NAME=${1#--env=}; shift ;;
     --conf-dir) [ $# -ge 2 ] || fail "--conf-dir needs a value"; CONF_DIR=$2; shift 2 ;;
@@ -94,6 +97,12 @@ fi
 export LAKEHOUSE_HOME=$ROOT
 export PYSPARK_PYTHON=${PYSPARK_PYTHON:-$PY}
 export PYSPARK_DRIVER_PYTHON=${PYSPARK_DRIVER_PYTHON:-$PY}
+
+if [ -n "$PRINT_COMMAND" ]; then  # for operators porting the launch to their own tooling
+  exec "$PY" -m lib.submit --quote -- "LAKEHOUSE_HOME=$ROOT" "PYSPARK_PYTHON=$PYSPARK_PYTHON" \
+    "PYSPARK_DRIVER_PYTHON=$PYSPARK_DRIVER_PYTHON" "$SPARK_SUBMIT" "${submit_args[@]}" \
+    "$ROOT/jobs/$JOB.py" "$@" "${common[@]}"
+fi
 
 # Spark's PythonRunner merges the driver's stderr into stdout. The job marks
 # its stderr lines (lib/cli.py); they are sent back to stderr here, so stdout

@@ -6,13 +6,20 @@ for every setting the in-process session builder would set, so both ways of
 starting a job run with the same settings. Exit 2 with one line on stderr
 when the config is invalid.
 
+With ``--quote -- ARG...`` it prints those arguments as one shell command
+line instead, secret-looking ``--conf`` values and URL passwords masked
+(``./spark-submit.sh --print-command``).
+
 Usage: python -m lib.submit --job JOB [--env ENV] [--conf-dir DIR] [--zip PATH]
+       python -m lib.submit --quote -- ARG...
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import shlex
 import sys
 import zipfile
 from pathlib import Path
@@ -21,6 +28,7 @@ from lib import project_root
 from lib.config import load_settings
 from lib.errors import LakehouseError, exit_code_for, one_line
 from lib.session import jar_settings, spark_conf
+from lib.typedconf import SECRET_KEY
 
 LIB_DIR = Path(__file__).resolve().parent
 
@@ -55,7 +63,37 @@ def submit_args(job: str, env: str | None, conf_dir: str | None, zip_path: Path)
     return args
 
 
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def printable_command(argv: list[str]) -> str:
+    """``argv`` as one shell-quoted line, with secrets masked.
+
+    Masked: the value of a ``--conf key=value`` or ``KEY=value`` whose key
+    looks secret (password, token, secret, jaas, credential, api key, url)
+    and the ``user:password@`` part of any URL.
+    """
+    shown: list[str] = []
+    after_conf = False
+    for arg in argv:
+        text = _USERINFO.sub("****@", arg)
+        key, sep, _ = text.partition("=")
+        if (
+            sep
+            and (after_conf or re.fullmatch(r"[A-Z_][A-Z0-9_]*", key))
+            and SECRET_KEY.search(key)
+        ):
+            text = f"{key}=****"
+        after_conf = arg == "--conf"
+        shown.append(text)
+    return shlex.join(shown)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["--quote", "--"]:
+        print(printable_command(argv[2:]))
+        return 0
     parser = argparse.ArgumentParser(prog="python -m lib.submit")
     parser.add_argument("--job", required=True)
     parser.add_argument("--env")

@@ -24,7 +24,7 @@ import yaml
 from lib.durations import Duration
 from lib.errors import ConfigError
 
-_SECRET_KEY = re.compile(r"password|secret|token|jaas|credential|api[._-]?key|url", re.IGNORECASE)
+SECRET_KEY = re.compile(r"password|secret|token|jaas|credential|api[._-]?key|url", re.IGNORECASE)
 
 
 def field_meta(alias: str | None = None, check: Callable[[Any], None] | None = None) -> Any:
@@ -358,7 +358,7 @@ def redact(data: Any, key: str = "") -> Any:
         return {k: redact(v, str(k)) for k, v in data.items()}
     if isinstance(data, (list, tuple)):
         return [redact(v, key) for v in data]
-    if isinstance(data, str) and data and _SECRET_KEY.search(key):
+    if isinstance(data, str) and data and SECRET_KEY.search(key):
         return "***"
     return data
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.builders import pipeline_yaml, write_conf
+from tests.builders import base_yaml, pipeline_yaml, write_conf
 from tests.conftest import ROOT
 from tests.helpers.ports import closed_port
 
@@ -29,6 +30,41 @@ def launch(*args: str, env: dict[str, str] | None = None, timeout: float = 300):
 
 def last_json(stdout: str) -> dict:
     return json.loads(stdout.strip().splitlines()[-1])
+
+
+def test_print_command_shows_the_exact_launch_with_secrets_masked(tmp_path):
+    base = base_yaml()
+    base["spark"]["conf"]["spark.hadoop.fs.s3a.secret.key"] = "${S3_SECRET}"
+    conf = write_conf(tmp_path, base=base)
+    env = {"S3_SECRET": "topsecret-42", "LAKEHOUSE_LAKE_ROOT": str(tmp_path / "lake")}
+    result = launch(
+        "--conf-dir",
+        str(conf),
+        "--print-command",
+        "batch_load",
+        "--pipeline",
+        "orders",
+        "--date",
+        "2026-11-25",
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "topsecret-42" not in result.stdout + result.stderr
+    words = shlex.split(result.stdout)
+    assert words[0] == f"LAKEHOUSE_HOME={ROOT}" and words[3].endswith("spark-submit")
+    assert "spark.hadoop.fs.s3a.secret.key=****" in words
+    assert words[words.index("--master") + 1] == "local[2]"
+    job = words.index(str(ROOT / "jobs" / "batch_load.py"))
+    assert words[job + 1 :] == [
+        "--pipeline",
+        "orders",
+        "--date",
+        "2026-11-25",
+        "--conf-dir",
+        str(conf),
+    ]
+    assert not (tmp_path / "lake").exists()  # nothing ran
 
 
 def test_help_lists_the_jobs():
