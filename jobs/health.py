@@ -18,6 +18,7 @@ Usage: ./spark-submit.sh health (--pipeline NAME | --all) [--report DIR]
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -25,7 +26,7 @@ from pathlib import Path
 from lib.cli import JobContext, Outcome, job_parser, run_job
 from lib.config import list_pipelines, load_pipeline
 from lib.durations import Duration
-from lib.errors import ExitCode
+from lib.errors import ExitCode, UsageError
 from lib.health import build_report, render_text, stale_alerts
 from lib.notify import alerter
 from lib.report import write_report
@@ -53,6 +54,22 @@ def now_arg(text: str) -> datetime:
             f"invalid time {text!r}: use ISO 8601, e.g. 2026-11-26T06:30:00Z"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def writable_report_dir(args: argparse.Namespace) -> None:
+    """``--report`` must be a folder this job can write (exit 2 before any Spark work)."""
+    if not args.report:
+        return
+    folder = Path(str(args.report).removeprefix("file:"))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(
+            f"--report {args.report}: not a writable folder ({exc.strerror or type(exc).__name__})"
+        ) from None
 
 
 def run(ctx: JobContext) -> Outcome:
@@ -117,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         "--window", type=window_arg, default=Duration.parse("14d"), help="history to read (14d)"
     )
     parser.add_argument("--now", type=now_arg, help="judge as of this time (default: now)")
-    return run_job(JOB, argv, parser, run)
+    return run_job(JOB, argv, parser, run, validate=writable_report_dir)
 
 
 if __name__ == "__main__":

@@ -56,10 +56,7 @@ def _naive(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc).replace(tzinfo=None)
 
 
-def _runs(
-    spark: SparkSession, settings: Settings, pipeline: str, since: datetime, now: datetime
-) -> list[Any]:
-    ledger = _read(spark, settings.ledger_path)
+def _runs(ledger: DataFrame | None, pipeline: str, since: datetime, now: datetime) -> list[Any]:
     if ledger is None:
         return []
     sla_met = F.col("sla_met") if "sla_met" in ledger.columns else F.lit(None).cast("boolean")
@@ -87,9 +84,8 @@ def _runs(
     )
 
 
-def _first_dates(spark: SparkSession, settings: Settings, pipeline: str) -> dict[str, date]:
+def _first_dates(ledger: DataFrame | None, pipeline: str) -> dict[str, date]:
     """Per job, the earliest logical date it ever ran for (deadlines start there)."""
-    ledger = _read(spark, settings.ledger_path)
     if ledger is None:
         return {}
     rows = (
@@ -101,11 +97,8 @@ def _first_dates(spark: SparkSession, settings: Settings, pipeline: str) -> dict
     return {r["job"]: r["first"] for r in rows}
 
 
-def _successes(
-    spark: SparkSession, settings: Settings, pipeline: str, job: str, now: datetime
-) -> dict:
+def _successes(ledger: DataFrame | None, pipeline: str, job: str, now: datetime) -> dict:
     """Per logical date, the end of the first successful run of ``job``."""
-    ledger = _read(spark, settings.ledger_path)
     if ledger is None:
         return {}
     rows = (
@@ -182,19 +175,15 @@ def job_health(pipeline: Pipeline, job: str, runs: list[Any]) -> dict[str, Any]:
 
 
 def deadline_checks(
-    spark: SparkSession,
-    settings: Settings,
-    pipeline: Pipeline,
-    now: datetime,
-    since: datetime,
+    ledger: DataFrame | None, pipeline: Pipeline, now: datetime, since: datetime
 ) -> list[dict[str, Any]]:
     """One entry per (job, logical date) whose deadline passed in the window."""
-    firsts = _first_dates(spark, settings, pipeline.name)
+    firsts = _first_dates(ledger, pipeline.name)
     checks: list[dict[str, Any]] = []
     for job, sla in sorted(pipeline.sla.items()):
         if sla.deadline is None or job not in firsts:
             continue
-        succeeded = _successes(spark, settings, pipeline.name, job, now)
+        succeeded = _successes(ledger, pipeline.name, job, now)
         day = max(firsts[job], (since - timedelta(days=1)).date())
         while True:
             deadline = deadline_for(sla, day)
@@ -328,7 +317,8 @@ def pipeline_health(
     now = _utc(now)
     since = now - window
     freshness = check_pipeline(spark, settings, pipeline, now)
-    runs = _runs(spark, settings, pipeline.name, since, now)
+    ledger = _read(spark, settings.ledger_path)  # one snapshot for every question below
+    runs = _runs(ledger, pipeline.name, since, now)
     by_job: dict[str, list[Any]] = defaultdict(list)
     for r in runs:
         by_job[r["job"]].append(r)
@@ -336,7 +326,7 @@ def pipeline_health(
         job_health(pipeline, job, by_job.get(job, []))
         for job in sorted(set(by_job) | set(pipeline.sla))
     ]
-    deadlines = deadline_checks(spark, settings, pipeline, now, since)
+    deadlines = deadline_checks(ledger, pipeline, now, since)
     quality = quality_health(spark, settings, pipeline.name, since, now)
     problems: list[dict[str, Any]] = []
 

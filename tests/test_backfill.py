@@ -72,6 +72,11 @@ class BackfillHarness:
                 "\n".join(json.dumps(r) for r in day_rows(day)) + "\n"
             )
 
+    def replace_day(self, day: date, rows: list[dict]) -> None:
+        """Land other rows for ``day`` (after :meth:`land`)."""
+        part = self.lake / "landing" / f"date={day.isoformat()}" / "part.json"
+        part.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
     def argv(self, *args: str) -> list[str]:
         return ["--conf-dir", str(self.conf), "--pipeline", "orders", *args]
 
@@ -206,9 +211,7 @@ def test_a_date_without_source_fails_alone_inside_its_group(spark, bf):
 
 def test_a_drifting_date_fails_alone_and_its_group_still_loads(spark, bf):
     bf.land(*DAYS[:3])
-    drifted = bf.lake / "landing" / "date=2026-03-02" / "part.json"
-    rows = [{**r, "coupon": "X"} for r in day_rows(DAYS[1])]
-    drifted.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    bf.replace_day(DAYS[1], [{**r, "coupon": "X"} for r in day_rows(DAYS[1])])
     code, record, _ = bf.run("--start", "2026-03-01", "--end", "2026-03-03", "--group-days", "3")
     assert code == 1
     results = {r["date"]: r for r in record["details"]["results"]}
@@ -220,9 +223,8 @@ def test_a_drifting_date_fails_alone_and_its_group_still_loads(spark, bf):
 def test_a_failed_quality_gate_fails_its_date_alone_with_exit_3_and_no_retry(spark, bf):
     bf.configure(quality=[{"rule": "range", "column": "amount", "min": 0, "on_fail": "fail"}])
     bf.land(*DAYS[:3])
-    bad = bf.lake / "landing" / "date=2026-03-02" / "part.json"
     rows = [{**r, "amount": "-1.00"} if i == 0 else r for i, r in enumerate(day_rows(DAYS[1]))]
-    bad.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    bf.replace_day(DAYS[1], rows)
     code, record, _ = bf.run("--start", "2026-03-01", "--end", "2026-03-03", "--group-days", "3")
     assert code == 3
     results = {r["date"]: r for r in record["details"]["results"]}

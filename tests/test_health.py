@@ -338,6 +338,7 @@ def test_health_all_pipelines_and_bad_arguments(spark, monitored, tmp_path):
         ([], "one of the arguments --pipeline --all is required"),
         (["--all", "--window", "5m"], "too short"),
         (["--all", "--now", "yesterday"], "invalid time"),
+        (["--all", "--report", str(monitored.conf / "base.yaml")], "not a writable folder"),
     ]:
         code = health.main(["--conf-dir", str(monitored.conf), *args])
         captured = monitored.capsys.readouterr()
