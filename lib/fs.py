@@ -64,6 +64,13 @@ def rename(spark: SparkSession, source: str, target: str) -> None:
         raise OSError(f"could not rename {source} to {target}")
 
 
+def mkdirs(spark: SparkSession, path: str) -> None:
+    """Create a folder and its parents (nothing when it exists)."""
+    hpath, fs = _path(spark, path)
+    if not fs.mkdirs(hpath):
+        raise OSError(f"could not create {path}")
+
+
 def list_names(spark: SparkSession, path: str) -> list[str]:
     """Names of the entries of a folder (empty when it does not exist)."""
     hpath, fs = _path(spark, path)

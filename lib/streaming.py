@@ -525,10 +525,11 @@ class CheckpointGuard:
 
     def open(self, now: datetime | None = None) -> CheckpointInfo:
         """Resume the checkpoint, or archive (reset) and start a new one."""
+        now = now or datetime.now(timezone.utc)
         stored = self.verify()
         if stored is not None:
+            self._set_aside_unlogged_start(now)
             return CheckpointInfo(self.path, stored.get("checkpoint_id", "unknown"), created=False)
-        now = now or datetime.now(timezone.utc)
         archived = None
         if self.reset and fs.exists(self.spark, self.path):
             archived = f"{self.path}.archived-{now.strftime('%Y%m%dT%H%M%SZ')}"
@@ -544,6 +545,40 @@ class CheckpointGuard:
         fs.write_text(self.spark, self.marker, json.dumps(body, indent=2, sort_keys=True) + "\n")
         self.reset = False  # a restart after a transient failure resumes this new checkpoint
         return CheckpointInfo(self.path, checkpoint_id, created=True, archived=archived)
+
+    def _set_aside_unlogged_start(self, now: datetime) -> str | None:
+        """Move aside what a query killed before logging its first batch left behind.
+
+        Spark writes ``offsets/0`` (a temporary file, then a rename) before batch
+        0 reads a row. A kill in between leaves only temporary files there;
+        Spark then starts the query as new and refuses the folder because it is
+        not empty (STATE_STORE_CHECKPOINT_LOCATION_NOT_EMPTY), on every restart.
+        With no batch logged nothing reached the sink, so those folders are
+        moved into ``_unlogged-<time>/`` and the query starts from
+        ``starting_offsets`` as it would have. Returns that folder, if any.
+        """
+        logged = fs.list_names(self.spark, f"{self.path}/offsets")
+        if any(name.isdigit() for name in logged):
+            return None
+        leftovers = [
+            folder
+            for folder in ("offsets", "state", "commits")
+            if fs.list_names(self.spark, f"{self.path}/{folder}")
+        ]
+        if not leftovers:
+            return None
+        aside = f"{self.path}/_unlogged-{now.strftime('%Y%m%dT%H%M%S%fZ')}"
+        fs.mkdirs(self.spark, aside)
+        for folder in leftovers:
+            fs.rename(self.spark, f"{self.path}/{folder}", f"{aside}/{folder}")
+        log.warning(
+            "checkpoint %s: a run was killed before it logged its first batch; "
+            "moved its leftover %s to %s",
+            self.path,
+            ", ".join(leftovers),
+            aside,
+        )
+        return aside
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:

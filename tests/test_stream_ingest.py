@@ -235,6 +235,28 @@ def test_a_replayed_batch_writes_nothing_twice(spark, harness):
     assert harness.quarantine(spark).count() == 1
 
 
+def test_a_run_killed_before_its_first_batch_was_logged_does_not_wedge_the_checkpoint(
+    spark, harness
+):
+    harness.produce([order(f"u{i}", T0 + timedelta(seconds=i)) for i in range(6)])
+    assert harness.run()[0] == 0
+    # as if kill -9 hit a new checkpoint's first run while Spark wrote offsets/0:
+    # only the temporary file of that write is left (found by chaos seed 203278)
+    for folder in ("offsets", "commits", "state"):
+        shutil.rmtree(harness.checkpoint / folder)
+    (harness.checkpoint / "offsets").mkdir()
+    (harness.checkpoint / "offsets" / ".0.5f0c.tmp").write_text("v1\n{")
+
+    code, record = harness.run()
+
+    assert code == 0, record["error_message"]
+    assert record["rows_in"] == 6 and record["rows_out"] == 0  # read again, written once
+    assert len(keys(harness.bronze(spark))) == 6
+    (aside,) = harness.checkpoint.glob("_unlogged-*")
+    assert (aside / "offsets" / ".0.5f0c.tmp").is_file()
+    assert (harness.checkpoint / "commits" / "0").is_file()
+
+
 def test_a_key_back_after_its_dedup_state_expired_is_not_inserted_again(spark, harness):
     harness.produce([order("k", T0), order("x", T0 + timedelta(hours=3))])
     assert harness.run()[0] == 0
