@@ -82,12 +82,27 @@ for arg in "$@"; do
   fi
 done
 
+# The run's id: chosen here, so that in cluster deploy mode (driver on the
+# cluster, its stdout out of reach) the run can be found in the ledger after.
+RUN_ID=${LAKEHOUSE_RUN_ID:-$(date -u +%Y%m%dT%H%M%S)-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')}
+
 set +e
-submit_out=$(cd "$ROOT" && "$PY" -m lib.submit --job "$JOB" "${common[@]}" --zip "$ROOT/.build/lib.zip")
+submit_out=$(cd "$ROOT" && "$PY" -m lib.submit --job "$JOB" "${common[@]}" \
+  --zip "$ROOT/.build/lib.zip" --run-id "$RUN_ID")
 rc=$?
 set -e
 [ $rc -eq 0 ] || exit $rc
 mapfile -t submit_args <<< "$submit_out"
+DEPLOY_MODE=client
+for ((i = 0; i + 1 < ${#submit_args[@]}; i++)); do
+  [ "${submit_args[$i]}" = "--deploy-mode" ] && DEPLOY_MODE=${submit_args[$((i + 1))]}
+done
+job_common=("${common[@]}")
+if [ "$DEPLOY_MODE" = cluster ]; then
+  # the driver runs on the cluster and reads the config shipped as an archive
+  job_common=(--conf-dir lakehouse-conf)  # lib/submit.py CONF_ALIAS
+  [ -n "$ENV_NAME" ] && job_common+=(--env "$ENV_NAME")
+fi
 
 if [ -n "${SPARK_HOME:-}" ] && [ -x "$SPARK_HOME/bin/spark-submit" ]; then
   SPARK_SUBMIT="$SPARK_HOME/bin/spark-submit"
@@ -101,7 +116,25 @@ export PYSPARK_DRIVER_PYTHON=${PYSPARK_DRIVER_PYTHON:-$PY}
 if [ -n "$PRINT_COMMAND" ]; then  # for operators porting the launch to their own tooling
   exec "$PY" -m lib.submit --quote -- "LAKEHOUSE_HOME=$ROOT" "PYSPARK_PYTHON=$PYSPARK_PYTHON" \
     "PYSPARK_DRIVER_PYTHON=$PYSPARK_DRIVER_PYTHON" "$SPARK_SUBMIT" "${submit_args[@]}" \
-    "$ROOT/jobs/$JOB.py" "$@" "${common[@]}"
+    "$ROOT/jobs/$JOB.py" "$@" "${job_common[@]}"
+fi
+
+if [ "$DEPLOY_MODE" = cluster ]; then
+  # Cluster deploy mode (YARN, Kubernetes): spark-submit only knows whether the
+  # application failed. Bad arguments and config are refused here first (exit
+  # 2, nothing submitted); then spark-submit waits for the application
+  # (waitAppCompletion); then the run's own exit code and record are read back
+  # from the ledger (lib/runstatus.py).
+  trap 'rm -f "$ROOT/.build/conf-$RUN_ID.zip"' EXIT
+  LAKEHOUSE_CHECK_ONLY=1 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
+    "$PY" "$ROOT/jobs/$JOB.py" "$@" "${common[@]}" || exit $?
+  status=0
+  "$SPARK_SUBMIT" "${submit_args[@]}" "$ROOT/jobs/$JOB.py" "$@" "${job_common[@]}" >&2 || status=$?
+  rc=0
+  # read with this environment's own pyspark (SPARK_HOME may be a cluster client's)
+  (cd "$ROOT" && env -u SPARK_HOME "$PY" -m lib.runstatus --run-id "$RUN_ID" --submit-status "$status" \
+    "${common[@]}") || rc=$?
+  exit "$rc"
 fi
 
 # Spark's PythonRunner merges the driver's stderr into stdout. The job marks
@@ -125,7 +158,7 @@ trap cleanup EXIT
 trap '' TERM INT
 {
   status=0
-  "$SPARK_SUBMIT" "${submit_args[@]}" "$ROOT/jobs/$JOB.py" "$@" "${common[@]}" || status=$?
+  "$SPARK_SUBMIT" "${submit_args[@]}" "$ROOT/jobs/$JOB.py" "$@" "${job_common[@]}" || status=$?
   echo "$status" > "$RUN_DIR/rc"
 } | awk -v mark="$MARK" '
       index($0, mark) == 1 { print substr($0, 2) > "/dev/stderr"; fflush("/dev/stderr"); next }

@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -317,6 +318,32 @@ def ensure_lake_writable(settings: Settings) -> None:
         raise ConfigError(f"lake root {root} is not writable ({reason})", key="lake_root") from None
 
 
+RUN_ID_ENV = "LAKEHOUSE_RUN_ID"
+CHECK_ONLY_ENV = "LAKEHOUSE_CHECK_ONLY"
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+-]{0,127}")
+
+
+def given_run_id() -> str | None:
+    """The run id chosen by the launcher or an orchestrator (``$LAKEHOUSE_RUN_ID``).
+
+    In cluster deploy mode the launcher cannot see the driver's stdout; it
+    names the run up front and reads the run's exit code back from the
+    ledger. Orchestrators can set it to tie a ledger row to their own try.
+
+    Raises:
+        UsageError: the id is not 1-128 characters of ``[A-Za-z0-9_.:+-]``.
+    """
+    value = os.environ.get(RUN_ID_ENV, "")
+    if not value:
+        return None
+    if not _RUN_ID.fullmatch(value):
+        raise UsageError(
+            f"{RUN_ID_ENV}={value[:40]!r} is not a run id: use 1-128 characters of "
+            "letters, digits and _ . : + - (starting with a letter or digit)"
+        )
+    return value
+
+
 def use_utc() -> None:
     """Jobs live in UTC: PySpark turns timestamps into the process's local time,
     so a driver on a host in another zone would shift every time it reads."""
@@ -340,6 +367,7 @@ def run_job(
     setup_logging()
     record = RunRecord(run_id=new_run_id(), job=job, started_at=utcnow())
     try:
+        record.run_id = given_run_id() or record.run_id
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
         validate(args)  # checks across arguments (raise UsageError): before any Spark work
         record.pipeline = getattr(args, "pipeline", None)
@@ -355,6 +383,9 @@ def run_job(
         message = report_error(job, exc, code)
         emit(record.finish("failed", code, error=exc, error_message=message))
         return code
+    if os.environ.get(CHECK_ONLY_ENV) == "1":  # the launcher's check before a cluster submit
+        print(f"{job}: arguments and config are valid", file=sys.stderr, flush=True)
+        return ExitCode.OK
 
     try:
         from lib.session import build_session

@@ -170,3 +170,20 @@ class Ledger:
     def read(self) -> DataFrame:
         """The whole ledger as a DataFrame."""
         return self.spark.read.format("delta").load(self.path)
+
+    def find(self, run_id: str) -> RunRecord | None:
+        """The recorded run with this id (the last to end, if several), or None."""
+        from pyspark.sql import functions as F
+
+        if not self.exists():
+            return None
+        row = self.read().where(F.col("run_id") == run_id).orderBy(F.col("ended_at").desc()).first()
+        if row is None:
+            return None
+        values = row.asDict()
+        values["details"] = json.loads(values.get("details") or "{}")
+        for key in ("started_at", "ended_at"):  # stored as naive UTC
+            if values.get(key) is not None:
+                values[key] = values[key].replace(tzinfo=timezone.utc)
+        known = {f.name for f in LEDGER_SCHEMA.fields}
+        return RunRecord(**{k: v for k, v in values.items() if k in known})

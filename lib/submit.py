@@ -25,8 +25,8 @@ import zipfile
 from pathlib import Path
 
 from lib import project_root
-from lib.config import load_settings
-from lib.errors import LakehouseError, exit_code_for, one_line
+from lib.config import Settings, load_settings
+from lib.errors import ConfigError, LakehouseError, exit_code_for, one_line
 from lib.session import jar_settings, spark_conf
 from lib.typedconf import SECRET_KEY
 
@@ -45,10 +45,79 @@ def build_lib_zip(target: Path) -> Path:
     return target
 
 
-def submit_args(job: str, env: str | None, conf_dir: str | None, zip_path: Path) -> list[str]:
-    """spark-submit options (everything before the application file)."""
+CONF_ALIAS = "lakehouse-conf"  # where the config folder lands beside a cluster-mode driver
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _zip_folder(folder: Path, target: Path) -> Path:
+    """Zip a folder's files (its contents at the zip's root); written atomically."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(folder))
+    tmp.replace(target)
+    return target
+
+
+def cluster_mode_args(settings: Settings, run_id: str, build_dir: Path) -> list[str]:
+    """What a driver running on the cluster needs that a local one has for free.
+
+    The launcher waits for the application (``waitAppCompletion``), names the
+    run (``LAKEHOUSE_RUN_ID``, so its exit code can be read back from the
+    ledger), ships the config folder as an archive, and passes on the
+    environment variables the config files refer to (``${VAR}``), as the
+    driver's environment on the cluster is not this shell's.
+
+    Raises:
+        ConfigError: the master cannot run a Python driver in cluster mode.
+    """
+    master = settings.spark.master
+    if master.startswith("yarn"):
+        wait, driver_env = "spark.yarn.submit.waitAppCompletion", "spark.yarn.appMasterEnv."
+    elif master.startswith("k8s://"):
+        wait, driver_env = (
+            "spark.kubernetes.submission.waitAppCompletion",
+            ("spark.kubernetes.driverEnv."),
+        )
+    elif master.startswith("spark://"):
+        raise ConfigError(
+            "cluster: a Spark standalone master runs Python applications in client "
+            "mode only (spark-submit refuses cluster mode for them); set deploy_mode: client",
+            key="spark.deploy_mode",
+        )
+    else:
+        raise ConfigError(
+            f"cluster needs a cluster master (yarn or k8s://...), not {master}",
+            key="spark.deploy_mode",
+        )
+    conf_dir = Path(settings.conf_dir)
+    names = sorted(
+        {name for f in conf_dir.rglob("*.yaml") for name in _VARIABLE.findall(f.read_text())}
+    )
+    env = {"LAKEHOUSE_RUN_ID": run_id, "TZ": "UTC"}
+    env.update({name: os.environ[name] for name in names if name in os.environ})
+    args = ["--conf", f"{wait}=true"]
+    for name, value in env.items():
+        args += ["--conf", f"{driver_env}{name}={value}"]
+    archive = _zip_folder(conf_dir, build_dir / f"conf-{run_id}.zip")  # removed by the launcher
+    return [*args, "--archives", f"{archive}#{CONF_ALIAS}"]
+
+
+def submit_args(
+    job: str, env: str | None, conf_dir: str | None, zip_path: Path, run_id: str | None = None
+) -> list[str]:
+    """spark-submit options (everything before the application file).
+
+    ``run_id`` is needed in cluster deploy mode (see :func:`cluster_mode_args`).
+    """
     settings = load_settings(env, conf_dir)
     args = ["--master", settings.spark.master, "--deploy-mode", settings.spark.deploy_mode]
+    if settings.spark.deploy_mode == "cluster":
+        if not run_id:
+            raise ConfigError("cluster deploy mode needs a run id (--run-id)")
+        args += cluster_mode_args(settings, run_id, zip_path.parent)
     args += ["--name", f"lakehouse-jobs:{job}"]
     jars = jar_settings(settings)
     if "spark.jars.packages" in jars:
@@ -99,9 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env")
     parser.add_argument("--conf-dir")
     parser.add_argument("--zip", default=str(project_root() / ".build" / "lib.zip"))
+    parser.add_argument("--run-id", help="the run's id (cluster deploy mode)")
     args = parser.parse_args(argv)
     try:
-        out = submit_args(args.job, args.env, args.conf_dir, Path(args.zip))
+        out = submit_args(args.job, args.env, args.conf_dir, Path(args.zip), args.run_id)
     except LakehouseError as exc:
         print(f"spark-submit.sh: error: {one_line(exc)}", file=sys.stderr)
         return int(exit_code_for(exc))
