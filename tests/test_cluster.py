@@ -172,8 +172,15 @@ def test_batch_load_and_stream_ingest_on_a_standalone_cluster_equal_local_mode(
         },
         quality=[{"rule": "range", "column": "amount", "min": 0, "on_fail": "quarantine"}],
     )
+    gated = pipeline_yaml(
+        "gated",
+        source=pipe["source"],
+        quality=[{"rule": "range", "column": "amount", "min": 0, "on_fail": "fail"}],
+    )
     conf = write_conf(
-        tmp_path, envs={"local": {}, "standalone": cluster_env}, pipelines={"orders": pipe}
+        tmp_path,
+        envs={"local": {}, "standalone": cluster_env},
+        pipelines={"orders": pipe, "gated": gated},
     )
     rows = [
         {
@@ -240,3 +247,9 @@ def test_batch_load_and_stream_ingest_on_a_standalone_cluster_equal_local_mode(
     apps = master_state(ui).get("completedapps", []) + master_state(ui).get("activeapps", [])
     names = " ".join(str(a.get("name")) for a in apps)
     assert "lakehouse-jobs:batch_load" in names and "lakehouse-jobs:stream_ingest" in names, names
+
+    # the job's own exit code comes back through the launcher from the cluster too
+    args = ("batch_load", "--pipeline", "gated", "--date", DAY.isoformat(), "--source", "files")
+    code, record, err = launch(conf, "standalone", lakes["standalone"], *args)
+    assert code == 3, err
+    assert record["exit_code"] == 3 and "quality gate" in record["error_message"]

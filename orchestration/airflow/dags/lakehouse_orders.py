@@ -1,0 +1,124 @@
+"""The demo pipeline ``orders`` under Airflow 3: a daily chain and an on-demand backfill.
+
+``lakehouse_orders_daily`` runs once per day D after D has ended (UTC):
+
+    stream_ingest (available_now) -> batch_load --date D -> health
+
+- The logical date is the day being loaded: the schedule is a data-interval
+  timetable, so ``{{ ds }}`` is D (Airflow 3's default cron timetable would
+  make it the day the run starts).
+- Retries: exit codes 1 and 75 are retried with exponential backoff; 2, 3
+  and 4 fail at once (see lakehouse_operator.py).
+- Deadline: Airflow 3 has no task SLAs. Our own SLA checks (the ledger's
+  ``sla_met``, ``health``) carry that role, and a DeadlineAlert at D+1 06:00
+  (the pipeline's ``sla.batch_load.deadline``) runs ``health`` when the chain
+  is late, which sends the pipeline's alerts.
+- Catch-up: ``catchup=False``. After an outage of a few days, turning catchup
+  on (or ``airflow backfill create``) runs the chain once per missed day,
+  each a separate Spark application. For longer ranges trigger
+  ``lakehouse_orders_backfill``: one Spark application for the whole range,
+  resumable, with per-date retries and ledger rows (README, "Backfills").
+
+Set ``LAKEHOUSE_HOME`` (the repository) and ``LAKEHOUSE_ENV`` (config overlay)
+in the workers' environment; the launcher reads the rest from ``conf/``.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import (
+    DAG,
+    CronDataIntervalTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    Param,
+    SyncCallback,
+)
+from lakehouse_operator import LakehouseJobOperator, deadline_missed
+
+PIPELINE = "orders"
+ENV = os.environ.get("LAKEHOUSE_ENV") or None
+
+RETRYING = {
+    "retries": 3,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,  # 2, 4, 8 minutes (with jitter), at most...
+    "max_retry_delay": timedelta(minutes=30),
+}
+
+with DAG(
+    dag_id="lakehouse_orders_daily",
+    description="Kafka -> bronze -> silver for one day of orders, then health",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=1,  # one stream_ingest per checkpoint at a time
+    default_args=RETRYING,
+    dagrun_timeout=timedelta(hours=6),
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        interval=timedelta(days=1, hours=6),  # D+1 06:00 UTC
+        callback=SyncCallback(deadline_missed, kwargs={"pipeline": PIPELINE, "env": ENV}),
+    ),
+    tags=["lakehouse", PIPELINE],
+) as daily:
+    ingest = LakehouseJobOperator(
+        task_id="stream_ingest",
+        job="stream_ingest",
+        arguments=["--pipeline", PIPELINE, "--trigger", "available_now"],
+        env=ENV,
+        execution_timeout=timedelta(hours=2),
+    )
+    load = LakehouseJobOperator(
+        task_id="batch_load",
+        job="batch_load",
+        arguments=["--pipeline", PIPELINE, "--date", "{{ ds }}"],
+        env=ENV,
+        execution_timeout=timedelta(hours=2),
+    )
+    health = LakehouseJobOperator(
+        task_id="health",
+        job="health",
+        arguments=["--pipeline", PIPELINE],
+        env=ENV,
+        retries=0,  # its verdict is the point: 4 means stale or late, 0 healthy
+    )
+    ingest >> load >> health
+
+with DAG(
+    dag_id="lakehouse_orders_backfill",
+    description="Reload a date range of orders in one resumable Spark application",
+    schedule=None,
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    params={
+        "start": Param(type="string", format="date", description="first date, YYYY-MM-DD"),
+        "end": Param(type="string", format="date", description="last date, YYYY-MM-DD"),
+        "parallel": Param(2, type="integer", minimum=1, maximum=8),
+        "force": Param(False, type="boolean", description="reload dates already loaded"),
+    },
+    tags=["lakehouse", PIPELINE],
+) as backfill:
+    LakehouseJobOperator(
+        task_id="backfill",
+        job="backfill",
+        arguments=[
+            "--pipeline",
+            PIPELINE,
+            "--start",
+            "{{ params.start }}",
+            "--end",
+            "{{ params.end }}",
+            "--parallel",
+            "{{ params.parallel }}",
+            "{{ '--force' if params.force else '' }}",
+        ],
+        env=ENV,
+        # a killed or failed backfill resumes: the next try runs only the missing dates
+        retries=2,
+        retry_delay=timedelta(minutes=5),
+        retry_exponential_backoff=True,
+    )
