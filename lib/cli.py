@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import logging
 import os
-import re
 import signal
 import sys
 import threading
@@ -40,7 +39,7 @@ from lib.errors import (
     exit_code_for,
     one_line,
 )
-from lib.ledger import Ledger, RunRecord, new_run_id, utcnow
+from lib.ledger import Ledger, RunRecord, check_run_id, new_run_id, utcnow
 
 log = logging.getLogger("lakehouse")
 
@@ -320,7 +319,6 @@ def ensure_lake_writable(settings: Settings) -> None:
 
 RUN_ID_ENV = "LAKEHOUSE_RUN_ID"
 CHECK_ONLY_ENV = "LAKEHOUSE_CHECK_ONLY"
-_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+-]{0,127}")
 
 
 def given_run_id() -> str | None:
@@ -334,14 +332,7 @@ def given_run_id() -> str | None:
         UsageError: the id is not 1-128 characters of ``[A-Za-z0-9_.:+-]``.
     """
     value = os.environ.get(RUN_ID_ENV, "")
-    if not value:
-        return None
-    if not _RUN_ID.fullmatch(value):
-        raise UsageError(
-            f"{RUN_ID_ENV}={value[:40]!r} is not a run id: use 1-128 characters of "
-            "letters, digits and _ . : + - (starting with a letter or digit)"
-        )
-    return value
+    return check_run_id(value, RUN_ID_ENV) if value else None
 
 
 def use_utc() -> None:

@@ -9,6 +9,7 @@ retried. The same row, as one JSON object, is the job's last line on stdout.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
@@ -17,6 +18,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from lib.errors import UsageError
 from lib.retry import Backoff, retry
 
 LEDGER_SCHEMA = T.StructType(
@@ -51,6 +53,24 @@ def new_run_id() -> str:
     """A fresh, sortable-enough unique id for one run."""
     now = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     return f"{now}-{uuid.uuid4().hex[:12]}"
+
+
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+-]{0,127}")
+
+
+def check_run_id(value: str, source: str = "run id") -> str:
+    """``value`` when it can name a run (it also names files and Spark settings).
+
+    Raises:
+        UsageError: not 1-128 characters of ``[A-Za-z0-9_.:+-]``, starting
+            with a letter or digit.
+    """
+    if not _RUN_ID.fullmatch(value):
+        raise UsageError(
+            f"{source}={value[:40]!r} is not a run id: use 1-128 characters of "
+            "letters, digits and _ . : + - (starting with a letter or digit)"
+        )
+    return value
 
 
 def utcnow() -> datetime:

@@ -27,6 +27,7 @@ from pathlib import Path
 from lib import project_root
 from lib.config import Settings, load_settings
 from lib.errors import ConfigError, LakehouseError, exit_code_for, one_line
+from lib.ledger import check_run_id
 from lib.session import jar_settings, spark_conf
 from lib.typedconf import SECRET_KEY
 
@@ -77,10 +78,8 @@ def cluster_mode_args(settings: Settings, run_id: str, build_dir: Path) -> list[
     if master.startswith("yarn"):
         wait, driver_env = "spark.yarn.submit.waitAppCompletion", "spark.yarn.appMasterEnv."
     elif master.startswith("k8s://"):
-        wait, driver_env = (
-            "spark.kubernetes.submission.waitAppCompletion",
-            ("spark.kubernetes.driverEnv."),
-        )
+        wait = "spark.kubernetes.submission.waitAppCompletion"
+        driver_env = "spark.kubernetes.driverEnv."
     elif master.startswith("spark://"):
         raise ConfigError(
             "cluster: a Spark standalone master runs Python applications in client "
@@ -117,6 +116,7 @@ def submit_args(
     if settings.spark.deploy_mode == "cluster":
         if not run_id:
             raise ConfigError("cluster deploy mode needs a run id (--run-id)")
+        run_id = check_run_id(run_id, "LAKEHOUSE_RUN_ID")  # it names a file and a setting
         args += cluster_mode_args(settings, run_id, zip_path.parent)
     args += ["--name", f"lakehouse-jobs:{job}"]
     jars = jar_settings(settings)

@@ -8,6 +8,7 @@ import pytest
 
 from lib.cli import Outcome, iso_date, job_parser, run_job
 from lib.errors import QualityGateError, TransientError
+from lib.ledger import Ledger
 from tests.builders import base_yaml, pipeline_yaml, write_conf
 
 
@@ -171,3 +172,36 @@ def test_sigterm_interrupts_a_running_job_which_is_recorded(spark, conf, tmp_pat
     assert printed["error_message"].startswith("interrupted by SIGTERM")
     row = spark.read.format("delta").load(str(tmp_path / "lake" / "_ops" / "runs")).first()
     assert (row.status, row.exit_code) == ("failed", 75)
+
+
+def test_a_run_id_given_by_the_launcher_names_the_run(spark, conf, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_RUN_ID", "airflow.daily.batch_load.20261124.try2")
+    code = run_job(
+        "demo", ["--conf-dir", str(conf), "--pipeline", "orders"], parser(), lambda c: Outcome()
+    )
+    assert code == 0
+    assert last_json(capsys)["run_id"] == "airflow.daily.batch_load.20261124.try2"
+    ledger = Ledger(spark, str(tmp_path / "lake" / "_ops" / "runs"))
+    found = ledger.find("airflow.daily.batch_load.20261124.try2")
+    assert found is not None and found.status == "success" and found.job == "demo"
+    assert ledger.find("no-such-run") is None
+
+
+@pytest.mark.parametrize("run_id", ["../../etc/x", "a b", "-starts-with-dash", "x" * 129])
+def test_a_bad_run_id_exits_2_and_writes_nothing(conf, tmp_path, capsys, monkeypatch, run_id):
+    monkeypatch.setenv("LAKEHOUSE_RUN_ID", run_id)
+    code = run_job(
+        "demo", ["--conf-dir", str(conf), "--pipeline", "orders"], parser(), lambda c: Outcome()
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "is not a run id" in err[0]
+    assert not (tmp_path / "lake").exists()
+
+
+def test_check_only_validates_and_stops_before_spark(conf, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_CHECK_ONLY", "1")
+    called = []
+    args = ["--conf-dir", str(conf), "--pipeline", "orders"]
+    assert run_job("demo", args, parser(), lambda c: called.append(1) or Outcome()) == 0
+    assert "arguments and config are valid" in capsys.readouterr().err and not called
+    assert run_job("demo", [*args, "--date", "2026-02-30"], parser(), lambda c: Outcome()) == 2
