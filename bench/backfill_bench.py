@@ -9,7 +9,9 @@ table of its own lake:
 - group_N[_parallel_2]: N consecutive dates per load (one pass and one
   commit, per-date results and ledger rows), two loads at once or one;
 - bulk: one job that types, deduplicates and MERGEs the whole range at once
-  (the lower bound: no per-date planning, commits or ledger rows).
+  (the lower bound: no per-date planning, commits or ledger rows);
+- bulk_with_rules: the same, also applying the pipeline's quality rules
+  (flag, one judging aggregation, filter) as every backfill load does.
 
 Rounds alternate after a warm-up; each variant's best round counts.
 Writes bench/results/backfill.json.
@@ -50,6 +52,7 @@ from lib.loads import (  # noqa: E402
     silver_columns,
     typed_from_columns,
 )
+from lib.quality import RuleSet  # noqa: E402
 from lib.retry import Backoff  # noqa: E402
 from lib.session import build_session  # noqa: E402
 
@@ -61,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--variants", help="comma-separated subset to run (default: all)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "backfill.json"))
     args = parser.parse_args(argv)
 
@@ -84,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             "group_15_parallel_2",
             "group_30",
             "bulk",
+            "bulk_with_rules",
         )
     }
     try:
@@ -111,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             if failed:
                 raise RuntimeError(f"{len(failed)} date(s) failed: {failed[0].error}")
 
-        def bulk(lake: Path, dates: list) -> None:
+        def bulk(lake: Path, dates: list, with_rules: bool = False) -> None:
             path = str(lake / "silver" / "orders")
             ensure_silver(spark, path, pipeline)
             paths = [str(landing / f"date={d.isoformat()}") for d in dates]
@@ -119,10 +124,20 @@ def main(argv: list[str] | None = None) -> int:
                 spark.read.parquet(*paths), pipeline.columns, required_columns(pipeline)
             )
             business = [c.name for c in pipeline.columns]
+            deduped = typed.withColumn(
+                pipeline.partition_by, F.to_date(pipeline.event_time)
+            ).transform(mark_duplicates, pipeline.keys, pipeline.silver.order_by, business)
+            if with_rules:  # the pipeline's quality rules too: flagged, judged once, filtered
+                rules = RuleSet(
+                    pipeline.quality, keys=pipeline.keys, event_time=pipeline.event_time
+                )
+                deduped = rules.flag(
+                    deduped, group_by=[pipeline.partition_by], only=F.col(REASON).isNull()
+                ).persist()
+                rules.evaluate(deduped, group_by=[pipeline.partition_by])
+                deduped = deduped.where(~F.col(rules.MOVE) & ~F.col(rules.DROP))
             rows = (
-                typed.withColumn(pipeline.partition_by, F.to_date(pipeline.event_time))
-                .transform(mark_duplicates, pipeline.keys, pipeline.silver.order_by, business)
-                .where(F.col(REASON).isNull())
+                deduped.where(F.col(REASON).isNull())
                 .withColumn("loaded_at", F.current_timestamp())
                 .withColumn("run_id", F.lit("bulk"))
                 .select(*silver_columns(pipeline))
@@ -150,7 +165,15 @@ def main(argv: list[str] | None = None) -> int:
             "group_15_parallel_2": lambda lake, dates: backfill(lake, 2, dates, 15),
             "group_30": lambda lake, dates: backfill(lake, 1, dates, 30),
             "bulk": bulk,
+            "bulk_with_rules": lambda lake, dates: bulk(lake, dates, with_rules=True),
         }
+        if args.variants:
+            wanted = args.variants.split(",")
+            unknown = sorted(set(wanted) - set(variants))
+            if unknown:
+                parser.error(f"unknown variants {unknown}; known: {sorted(variants)}")
+            variants = {k: v for k, v in variants.items() if k in wanted}
+            results = {k: v for k, v in results.items() if k in wanted}
         for r in range(args.rounds + 1):  # round 0 warms up on three days
             dates = days if r else days[:3]
             line = []
@@ -177,7 +200,11 @@ def main(argv: list[str] | None = None) -> int:
         "rows_per_day": args.rows,
         "seconds": {k: [round(v, 1) for v in vs] for k, vs in results.items()},
         "best_seconds": {k: round(v, 1) for k, v in best.items()},
-        "ratios_to_bulk": {k: round(v / best["bulk"], 2) for k, v in best.items()},
+        **{
+            f"ratios_to_{base}": {k: round(v / best[base], 2) for k, v in best.items()}
+            for base in ("bulk", "bulk_with_rules")
+            if base in best
+        },
         "target": "best backfill mode within 1.5x of bulk",
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -583,6 +583,10 @@ def write_silver(
         if silver.mode == "replace_partition":
             return _replace(spark, path, rows, pipeline, days, business, metadata, source_rows)
         version = table_version(spark, path)
+        if _days_are_empty(spark, path, version, part, days):
+            return _insert_into_empty(
+                spark, path, version, rows, pipeline, days, metadata, extra, source_rows
+            )
         planned = changes(spark, path, version, rows, pipeline, days, extra=extra).persist()
         try:
             actions = _count_actions(planned, part)
@@ -601,13 +605,7 @@ def write_silver(
             builder = builder.whenNotMatchedInsert(
                 condition=_s(ACTION) != F.lit(DELETE), values=values
             )
-            if silver.schema_evolution:
-                builder = builder.withSchemaEvolution()
-            spark.conf.set(USER_METADATA_CONF, metadata)
-            try:
-                builder.execute()
-            finally:
-                spark.conf.unset(USER_METADATA_CONF)
+            _execute_merge(spark, builder, pipeline, metadata)
         finally:
             planned.unpersist()
         committed = _check_planned_on_latest(spark, path, version, metadata, pipeline.name, days)
@@ -669,6 +667,68 @@ def _check_planned_on_latest(
                 f"{', '.join(sorted(wanted))} was planned"
             )
     return ours[-1]
+
+
+def _execute_merge(spark: SparkSession, builder: Any, pipeline: Pipeline, metadata: str) -> None:
+    """Run a silver MERGE under the run's ``userMetadata`` (and schema evolution if set)."""
+    if pipeline.silver is not None and pipeline.silver.schema_evolution:
+        builder = builder.withSchemaEvolution()
+    spark.conf.set(USER_METADATA_CONF, metadata)
+    try:
+        builder.execute()
+    finally:
+        spark.conf.unset(USER_METADATA_CONF)
+
+
+def _days_are_empty(
+    spark: SparkSession, path: str, version: int, part: str, days: Sequence[date]
+) -> bool:
+    """True when the table has no data file for any of ``days`` at ``version``.
+
+    Answered from the Delta log alone (partition pruning of the file list):
+    no row is read.
+    """
+    snapshot = spark.read.format("delta").option("versionAsOf", version).load(path)
+    return not snapshot.where(_days_filter(F.col(part), days)).inputFiles()
+
+
+def _insert_into_empty(
+    spark: SparkSession,
+    path: str,
+    version: int,
+    rows: DataFrame,
+    pipeline: Pipeline,
+    days: Sequence[date],
+    metadata: str,
+    extra: Sequence[str],
+    source_rows: Mapping[date, int],
+) -> dict[date, LoadCounts]:
+    """Load dates the table has no row of: every valid row is an insert.
+
+    The common backfill case (a new table, history loaded for the first
+    time) needs no change plan: one insert-only MERGE, which Delta runs as a
+    single anti-join pass. It still reads the target, so a concurrent writer
+    of the same keys cannot make it insert a key twice, and a commit that
+    landed on these dates since ``version`` makes the load plan again (the
+    next attempt then takes the planned path), as in :func:`write_silver`.
+    """
+    part = pipeline.partition_by
+    counts = {d: LoadCounts(inserted=source_rows.get(d, 0)) for d in days}
+    if not any(c.inserted for c in counts.values()):
+        return counts
+    on = key_condition(pipeline.keys) & (_t(part) == _s(part)) & _days_filter(_t(part), days)
+    values = {n: _s(n) for n in silver_columns(pipeline, extra)}
+    builder = (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(rows.alias("s"), on)
+        .whenNotMatchedInsert(values=values)
+    )
+    _execute_merge(spark, builder, pipeline, metadata)
+    committed = _check_planned_on_latest(spark, path, version, metadata, pipeline.name, days)
+    for c in counts.values():
+        c.version = committed
+    return counts
 
 
 def _replace(

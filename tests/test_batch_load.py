@@ -405,3 +405,56 @@ def test_concurrent_runs_give_the_serial_result(spark, load):
     assert codes == [0, 0, 0, 0]
     got = sorted(tuple(r) for r in load.silver(spark).drop("loaded_at", "run_id").collect())
     assert got == serial
+
+
+def test_dates_new_to_the_table_load_in_one_pass_and_a_rival_commit_makes_it_plan_again(
+    spark, load
+):
+    from lib.config import load_config
+    from lib.loads import (
+        PlannedOnStaleSnapshot,
+        _insert_into_empty,
+        commit_metadata,
+        silver_schema,
+    )
+
+    load.land(D2, [row("x", at="2026-03-02T10:00:00")])
+    assert load.run(D2)[0] == 0
+    first = DeltaTable.forPath(spark, load.silver_path).history(1).first()
+    metrics = first["operationMetrics"]
+    # nothing of D2 was there: no change plan, one insert-only MERGE, no row rewritten
+    assert first["operation"] == "MERGE" and metrics["numTargetRowsInserted"] == "1"
+    assert metrics["numTargetRowsUpdated"] == "0" and metrics["numTargetFilesRemoved"] == "0"
+
+    # our load saw D1 empty at `planned_at`; a rival then loaded D1 first
+    planned_at = load.version(spark)
+    load.land(D1, [row("a", "1.00"), row("b")])
+    assert load.run(D1)[0] == 0
+    pipeline = load_config("orders", conf_dir=str(load.conf)).pipeline
+    audit = (D1, datetime(2026, 3, 2), "me")
+    mine = spark.createDataFrame(
+        [
+            ("a", Decimal("9.00"), "placed", datetime(2026, 3, 1, 11), *audit),
+            ("c", Decimal("3.00"), "placed", datetime(2026, 3, 1, 12), *audit),
+        ],
+        silver_schema(pipeline),
+    )
+    with pytest.raises(PlannedOnStaleSnapshot):
+        _insert_into_empty(
+            spark.newSession(),
+            load.silver_path,
+            planned_at,
+            mine,
+            pipeline,
+            [D1],
+            commit_metadata("me", pipeline, [D1], "merge"),
+            [],
+            {D1: 2},
+        )
+    # the insert-only MERGE could not add a second `a`; the retry plans against the rival's rows
+    day = load.day(spark, D1).collect()
+    assert [(r.order_id, str(r.amount)) for r in day] == [
+        ("a", "1.00"),
+        ("b", "10.00"),
+        ("c", "3.00"),
+    ]
