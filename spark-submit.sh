@@ -129,10 +129,12 @@ if [ "$DEPLOY_MODE" = cluster ]; then
   LAKEHOUSE_CHECK_ONLY=1 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
     "$PY" "$ROOT/jobs/$JOB.py" "$@" "${common[@]}" || exit $?
   status=0
+  launched_at=$(date -u +%s)
   "$SPARK_SUBMIT" "${submit_args[@]}" "$ROOT/jobs/$JOB.py" "$@" "${job_common[@]}" >&2 || status=$?
   rc=0
   # read with this environment's own pyspark (SPARK_HOME may be a cluster client's)
   (cd "$ROOT" && env -u SPARK_HOME "$PY" -m lib.runstatus --run-id "$RUN_ID" --submit-status "$status" \
+    --launched-at "$launched_at" \
     "${common[@]}") || rc=$?
   exit "$rc"
 fi

@@ -8,10 +8,13 @@ runs this module, which finds that run in the ledger, prints its record as
 the last stdout line and exits with the run's own exit code.
 
 When the run is not in the ledger (the driver died before recording it, or
-could not start), the exit code is spark-submit's own when it failed, else
+could not start) — or only an earlier run that reused the id and ended
+before this launch (the clocks of the cluster and this host are taken to
+agree, as NTP keeps them) — the exit code is spark-submit's own when it failed, else
 1, with one line on stderr saying where to look.
 
-Usage: python -m lib.runstatus --run-id ID --submit-status RC [--env ENV] [--conf-dir DIR]
+Usage: python -m lib.runstatus --run-id ID --submit-status RC [--launched-at EPOCH]
+                                [--env ENV] [--conf-dir DIR]
 """
 
 from __future__ import annotations
@@ -34,10 +37,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--submit-status", type=int, required=True)
     parser.add_argument("--env")
     parser.add_argument("--conf-dir")
+    parser.add_argument(
+        "--launched-at", type=int, help="epoch seconds; an older row with this id does not count"
+    )
     args = parser.parse_args(argv)
     use_utc()
     try:
         settings = load_settings(args.env, args.conf_dir)
+    except LakehouseError as exc:
+        print(f"spark-submit.sh: error: {one_line(exc)}", file=sys.stderr)
+        return int(exit_code_for(exc))
+    try:
         # read on this host: a small local session, whatever master the jobs use
         local = dataclasses.replace(
             settings, spark=dataclasses.replace(settings.spark, master="local[1]")
@@ -46,9 +56,6 @@ def main(argv: list[str] | None = None) -> int:
 
         spark = build_session(local, JOB)
         record = Ledger(spark, settings.ledger_path).find(args.run_id)
-    except LakehouseError as exc:
-        print(f"spark-submit.sh: error: {one_line(exc)}", file=sys.stderr)
-        return int(exit_code_for(exc))
     except Exception as exc:  # the ledger cannot be read from here
         print(
             f"spark-submit.sh: error: run {args.run_id}: could not read the ledger at "
@@ -56,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return args.submit_status or ExitCode.FAILURE
+    if record is not None and args.launched_at is not None and record.ended_at is not None:
+        if record.ended_at.timestamp() < args.launched_at:  # a reused id's earlier run
+            record = None
     if record is None:
         print(
             f"spark-submit.sh: error: run {args.run_id} is not in the ledger "

@@ -113,6 +113,10 @@ def test_the_launcher_exits_with_the_jobs_own_code_in_yarn_cluster_mode(tmp_path
     assert argv[argv.index("--conf-dir") + 1] == "lakehouse-conf"
     assert not list((ROOT / ".build").glob("conf-ok-1.zip"))  # the archive is cleaned up
 
+    # the same id again, and this time the driver is lost: the old row does not answer for it
+    result = load(ok_conf, {**env, "STANDIN_LOSE_DRIVER": "1"})
+    assert result.returncode == 1 and "run ok-1 is not in the ledger" in result.stderr
+
     # a quality gate that fails on the cluster: YARN says only "failed" (1), the launcher 3
     gate_conf = cluster_conf(
         tmp_path / "gate",
