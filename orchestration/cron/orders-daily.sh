@@ -8,13 +8,15 @@
 # the first failure and exiting with its code. Exit codes 1 and 75 are tried
 # again (3 tries, 2 then 4 minutes apart); 2, 3 and 4 are not (README,
 # "Scheduling"). A second copy started while one runs exits 75 at once.
-# Env: PIPELINE (default orders), LAKEHOUSE_ENV, RETRY_DELAY (seconds, 120).
+# Env: PIPELINE (default orders), LAKEHOUSE_ENV, RETRY_DELAY (seconds, 120),
+#      LAKEHOUSE_LAUNCHER (default ./spark-submit.sh; the tests put a stub there).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PIPELINE=${PIPELINE:-orders}
 DAY=${1:-$(date -u -d yesterday +%F)}
 DELAY=${RETRY_DELAY:-120}
+LAUNCHER=${LAKEHOUSE_LAUNCHER:-$ROOT/spark-submit.sh}
 
 mkdir -p "$ROOT/.build"
 exec 9>"$ROOT/.build/cron-$PIPELINE.lock"
@@ -24,7 +26,7 @@ step() {
   local try rc wait=$DELAY
   for try in 1 2 3; do
     echo "$(date -u +%FT%TZ) $PIPELINE $DAY: $* (try $try)"
-    "$ROOT/spark-submit.sh" "$@"
+    "$LAUNCHER" "$@"
     rc=$?
     case $rc in
       0) return 0 ;;
