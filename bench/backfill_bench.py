@@ -57,6 +57,15 @@ from lib.retry import Backoff  # noqa: E402
 from lib.session import build_session  # noqa: E402
 
 FIRST = date(2026, 5, 1)
+VARIANTS = (
+    "serial",
+    "parallel_2",
+    "group_5_parallel_2",
+    "group_15_parallel_2",
+    "group_30",
+    "bulk",
+    "bulk_with_rules",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "backfill.json"))
     args = parser.parse_args(argv)
 
+    wanted = args.variants.split(",") if args.variants else list(VARIANTS)
+    unknown = sorted(set(wanted) - set(VARIANTS))
+    if unknown:  # before any data is landed
+        parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
     base = Path(tempfile.mkdtemp(prefix="lakehouse-bench-backfill-"))
     cfg = load_config("orders", environ={**os.environ, "LAKEHOUSE_LAKE_ROOT": str(base)})
     landing = base / "landing"
@@ -79,18 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     spark = build_session(cfg.settings, "bench", "orders")
     days = [FIRST + timedelta(days=i) for i in range(args.days)]
-    results: dict[str, list[float]] = {
-        k: []
-        for k in (
-            "serial",
-            "parallel_2",
-            "group_5_parallel_2",
-            "group_15_parallel_2",
-            "group_30",
-            "bulk",
-            "bulk_with_rules",
-        )
-    }
+    results: dict[str, list[float]] = {k: [] for k in wanted}
     try:
         began = time.monotonic()
         for i, day in enumerate(days):
@@ -167,13 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             "bulk": bulk,
             "bulk_with_rules": lambda lake, dates: bulk(lake, dates, with_rules=True),
         }
-        if args.variants:
-            wanted = args.variants.split(",")
-            unknown = sorted(set(wanted) - set(variants))
-            if unknown:
-                parser.error(f"unknown variants {unknown}; known: {sorted(variants)}")
-            variants = {k: v for k, v in variants.items() if k in wanted}
-            results = {k: v for k, v in results.items() if k in wanted}
+        variants = {k: variants[k] for k in wanted}
         for r in range(args.rounds + 1):  # round 0 warms up on three days
             dates = days if r else days[:3]
             line = []

@@ -98,6 +98,11 @@ class LakehouseJobOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any] | None:
         command = self.command()
+        if not os.access(command[0], os.X_OK):  # a wrong LAKEHOUSE_HOME: no retry mends it
+            raise AirflowFailException(
+                f"{command[0]} is not an executable launcher: set LAKEHOUSE_HOME to the "
+                "lakehouse-jobs repository on the workers"
+            )
         self.log.info("running %s", " ".join(command))
         env = {**os.environ, "LAKEHOUSE_RUN_ID": self.run_id(context)}
         record: dict[str, Any] | None = None

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from airflow.sdk import (
     DAG,
@@ -48,6 +49,18 @@ RETRYING = {
     "max_retry_delay": timedelta(minutes=30),
 }
 
+
+def job(name: str, *arguments: str, **task: Any) -> LakehouseJobOperator:
+    """A task that runs job ``name`` for the pipeline (the task id is the job's name)."""
+    return LakehouseJobOperator(
+        task_id=name,
+        job=name,
+        arguments=["--pipeline", PIPELINE, *arguments],
+        env=ENV,
+        **task,
+    )
+
+
 with DAG(
     dag_id="lakehouse_orders_daily",
     description="Kafka -> bronze -> silver for one day of orders, then health",
@@ -64,27 +77,11 @@ with DAG(
     ),
     tags=["lakehouse", PIPELINE],
 ) as daily:
-    ingest = LakehouseJobOperator(
-        task_id="stream_ingest",
-        job="stream_ingest",
-        arguments=["--pipeline", PIPELINE, "--trigger", "available_now"],
-        env=ENV,
-        execution_timeout=timedelta(hours=2),
-    )
-    load = LakehouseJobOperator(
-        task_id="batch_load",
-        job="batch_load",
-        arguments=["--pipeline", PIPELINE, "--date", "{{ ds }}"],
-        env=ENV,
-        execution_timeout=timedelta(hours=2),
-    )
-    health = LakehouseJobOperator(
-        task_id="health",
-        job="health",
-        arguments=["--pipeline", PIPELINE],
-        env=ENV,
-        retries=0,  # its verdict is the point: 4 means stale or late, 0 healthy
-    )
+    two_hours = timedelta(hours=2)
+    ingest = job("stream_ingest", "--trigger", "available_now", execution_timeout=two_hours)
+    load = job("batch_load", "--date", "{{ ds }}", execution_timeout=two_hours)
+    # health's verdict is the point (4: stale or late, 0: healthy): never retried
+    health = job("health", retries=0)
     ingest >> load >> health
 
 with DAG(
@@ -102,21 +99,15 @@ with DAG(
     },
     tags=["lakehouse", PIPELINE],
 ) as backfill:
-    LakehouseJobOperator(
-        task_id="backfill",
-        job="backfill",
-        arguments=[
-            "--pipeline",
-            PIPELINE,
-            "--start",
-            "{{ params.start }}",
-            "--end",
-            "{{ params.end }}",
-            "--parallel",
-            "{{ params.parallel }}",
-            "{{ '--force' if params.force else '' }}",
-        ],
-        env=ENV,
+    job(
+        "backfill",
+        "--start",
+        "{{ params.start }}",
+        "--end",
+        "{{ params.end }}",
+        "--parallel",
+        "{{ params.parallel }}",
+        "{{ '--force' if params.force else '' }}",
         # a killed or failed backfill resumes: the next try runs only the missing dates
         retries=2,
         retry_delay=timedelta(minutes=5),
