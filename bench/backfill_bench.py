@@ -11,7 +11,8 @@ table of its own lake:
 - bulk: one job that types, deduplicates and MERGEs the whole range at once
   (the lower bound: no per-date planning, commits or ledger rows);
 - bulk_with_rules: the same, also applying the pipeline's quality rules
-  (flag, one judging aggregation, filter) as every backfill load does.
+  (flag, one judging aggregation, filter) as every backfill load does; the
+  flagged rows are held once (``materialize``) as the loads hold theirs.
 
 Rounds alternate after a warm-up; each variant's best round counts.
 Writes bench/results/backfill.json.
@@ -42,10 +43,11 @@ from pyspark.sql import functions as F  # noqa: E402
 from bench.batch_load_bench import orders  # noqa: E402
 from lib.backfill import Backfill, Progress  # noqa: E402
 from lib.config import FilesSource, Sources, load_config  # noqa: E402
-from lib.delta_io import key_condition  # noqa: E402
+from lib.delta_io import key_condition, materialize, release  # noqa: E402
 from lib.events import REASON  # noqa: E402
 from lib.ledger import Ledger  # noqa: E402
 from lib.loads import (  # noqa: E402
+    MATERIALIZE_SOURCE_CONF,
     ensure_silver,
     mark_duplicates,
     required_columns,
@@ -122,8 +124,11 @@ def main(argv: list[str] | None = None) -> int:
             path = str(lake / "silver" / "orders")
             ensure_silver(spark, path, pipeline)
             paths = [str(landing / f"date={d.isoformat()}") for d in dates]
-            typed = typed_from_columns(
-                spark.read.parquet(*paths), pipeline.columns, required_columns(pipeline)
+            typed = typed_from_columns(  # no record kept for valid rows, as the loads do
+                spark.read.parquet(*paths),
+                pipeline.columns,
+                required_columns(pipeline),
+                rebuild=True,
             )
             business = [c.name for c in pipeline.columns]
             deduped = typed.withColumn(
@@ -133,9 +138,12 @@ def main(argv: list[str] | None = None) -> int:
                 rules = RuleSet(
                     pipeline.quality, keys=pipeline.keys, event_time=pipeline.event_time
                 )
-                deduped = rules.flag(
-                    deduped, group_by=[pipeline.partition_by], only=F.col(REASON).isNull()
-                ).persist()
+                # held once as the loads hold theirs (a cached frame a MERGE would compute again)
+                deduped = materialize(
+                    rules.flag(
+                        deduped, group_by=[pipeline.partition_by], only=F.col(REASON).isNull()
+                    )
+                )
                 rules.evaluate(deduped, group_by=[pipeline.partition_by])
                 deduped = deduped.where(~F.col(rules.MOVE) & ~F.col(rules.DROP))
             rows = (
@@ -151,14 +159,21 @@ def main(argv: list[str] | None = None) -> int:
                 & F.col(f"t.{part}").between(F.lit(dates[0]), F.lit(dates[-1]))
             )
             values = {n: F.col(f"s.`{n}`") for n in silver_columns(pipeline)}
-            (
-                DeltaTable.forPath(spark, path)
-                .alias("t")
-                .merge(rows.alias("s"), on)
-                .whenMatchedUpdate(set=values)
-                .whenNotMatchedInsert(values=values)
-                .execute()
-            )
+            if with_rules:  # fixed rows: Delta need not copy them again (as the loads do)
+                spark.conf.set(MATERIALIZE_SOURCE_CONF, "none")
+            try:
+                (
+                    DeltaTable.forPath(spark, path)
+                    .alias("t")
+                    .merge(rows.alias("s"), on)
+                    .whenMatchedUpdate(set=values)
+                    .whenNotMatchedInsert(values=values)
+                    .execute()
+                )
+            finally:
+                spark.conf.unset(MATERIALIZE_SOURCE_CONF)
+                if with_rules:
+                    release(deduped)
 
         variants = {
             "serial": lambda lake, dates: backfill(lake, 1, dates),

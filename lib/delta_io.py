@@ -4,7 +4,9 @@
   writer needs it (so two first writers never race to create it);
 - :func:`insert_if_absent` is MERGE with only "when not matched then
   insert" (the ``ON CONFLICT DO NOTHING`` pattern), optionally restricted to
-  a set of partition values so only those partitions are read.
+  a set of partition values so only those partitions are read;
+- :func:`materialize` / :func:`release` hold a frame that several actions
+  and a MERGE read, computed once.
 
 Conditions are built from Column expressions over validated identifiers,
 never from SQL text.
@@ -12,6 +14,7 @@ never from SQL text.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import reduce
@@ -25,7 +28,37 @@ from pyspark.sql import types as T
 from lib.errors import is_transient
 from lib.retry import Backoff, retry
 
+log = logging.getLogger(__name__)
+
 _CREATE_BACKOFF = Backoff(attempts=5, base_delay=0.2, max_delay=2.0)
+
+
+def materialize(df: DataFrame) -> DataFrame:
+    """``df`` computed now, once, its rows held by the executors (memory, then disk).
+
+    Not ``df.persist()``: Delta's MERGE does not find a cached plan that
+    holds ``current_timestamp()`` (delta-io/delta#2011), so such a cached
+    source is computed again - reads, casts, window sorts and all - by the
+    MERGE. The frame returned here has
+    its lineage cut (a local checkpoint): every action on it, a MERGE too,
+    reads the held rows. Losing an executor loses its blocks; the error
+    (``CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND``) counts as transient, so the load
+    is retried. Free the rows with :func:`release` when done.
+    """
+    return df.localCheckpoint(eager=True)
+
+
+def release(df: DataFrame | None) -> None:
+    """Free the rows of a frame from :func:`materialize` now (not at the JVM's next GC).
+
+    The frame cannot be read afterwards.
+    """
+    if df is None:
+        return
+    try:
+        df._jdf.queryExecution().analyzed().rdd().unpersist(False)
+    except Exception as exc:  # not a checkpointed frame: nothing held to free
+        log.debug("nothing to release: %s", exc)
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,9 @@ def java_class_names(exc: BaseException) -> list[str]:
     return [m.group(2) for m in _JAVA_CLASS.finditer(str(exc))]
 
 
-_TRANSIENT_IN_TEXT = re.compile(r"\bExecutorLostFailure\b")
+# Spark names task failures bare; a lost executor also loses the blocks of
+# materialized frames (lib.delta_io.materialize) it held
+_TRANSIENT_IN_TEXT = re.compile(r"\b(?:ExecutorLostFailure|CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND)\b")
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -118,7 +120,7 @@ def is_transient(exc: BaseException) -> bool:
         names = [type(current).__name__, *java_class_names(current)]
         if any(name in _TRANSIENT_NAMES for name in names):
             return True
-        if _TRANSIENT_IN_TEXT.search(str(current)):  # Spark names task failures bare
+        if _TRANSIENT_IN_TEXT.search(str(current)):
             return True
         current = current.__cause__ or current.__context__
     return False

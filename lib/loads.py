@@ -31,6 +31,7 @@ import logging
 import re
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from functools import reduce
@@ -46,7 +47,7 @@ from lib import fs
 from lib.cli import Outcome
 from lib.config import IDENTIFIER, Pipeline, Settings
 from lib.ddl import Column, to_struct
-from lib.delta_io import ensure_table, key_condition
+from lib.delta_io import ensure_table, key_condition, materialize, release
 from lib.errors import (
     ConfigError,
     LakehouseError,
@@ -83,6 +84,7 @@ OUTSIDE_DATE = "outside_date"
 DUPLICATE = "duplicate"  # counted, never quarantined: another row of the key won
 
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+SOURCE_READERS = 8  # dates whose sources are opened at once by a multi-date load
 
 LOAD_QUARANTINE_SCHEMA = T.StructType(
     [
@@ -109,6 +111,9 @@ class SourceFrame:
     kind: str  # "bronze" | "files"
     extra_columns: list[str] = field(default_factory=list)  # typed sources: known at once
     json_keys: bool = False  # json: new keys are found while preparing (EXTRA column)
+    # typed sources whose every column arrives unchanged: RECORD is only filled for
+    # rows refused at typing; any other row's is rebuilt from these (source order)
+    record_columns: list[str] | None = None
 
 
 def required_columns(pipeline: Pipeline) -> list[str]:
@@ -182,22 +187,57 @@ def read_source(
         raise
     known_names = {c.name for c in columns} | {pipeline.partition_by}
     extra = [c for c in df.columns if c not in known_names]
+    # the partition column is derived while preparing: a source value of it is not kept
+    rebuild = None if pipeline.partition_by in df.columns else carried_unchanged(df, columns, extra)
     return SourceFrame(
-        typed_from_columns(df, columns, required_columns(pipeline), keep=extra),
+        typed_from_columns(
+            df, columns, required_columns(pipeline), keep=extra, rebuild=rebuild is not None
+        ),
         location,
         kind,
         extra_columns=extra,
+        record_columns=rebuild,
     )
 
 
+def carried_unchanged(
+    df: DataFrame, columns: Sequence[Column], keep: Sequence[str]
+) -> list[str] | None:
+    """``df``'s columns when typing keeps every one of them as it is, else None.
+
+    Then a row's source record can be rebuilt from its typed row, byte for
+    byte, and need not be carried (and shuffled) with every valid row.
+    """
+    declared = {c.name: c.data_type for c in columns}
+    kept = set(keep)
+    for f in df.schema.fields:
+        if f.name not in kept and declared.get(f.name) != f.dataType:
+            return None
+    return list(df.columns)
+
+
+def source_record(names: Sequence[str]) -> SparkColumn:
+    """A row's source record: its columns as one JSON object (nulls left out)."""
+    return F.to_json(F.struct(*[F.col(f"`{c}`") for c in names]))
+
+
 def typed_from_columns(
-    df: DataFrame, columns: Sequence[Column], required: Sequence[str], keep: Sequence[str] = ()
+    df: DataFrame,
+    columns: Sequence[Column],
+    required: Sequence[str],
+    keep: Sequence[str] = (),
+    *,
+    rebuild: bool = False,
 ) -> DataFrame:
     """Columnar source (csv, parquet, delta) -> schema types, with a reason per row.
 
     A value that does not convert to its column's type makes the row
     ``wrong_type`` (never a silent null in silver); a required column that is
     null or absent makes it ``missing_field``. ``keep`` columns pass through.
+    The source record (``RECORD``) is kept for every row, unless the caller
+    will ``rebuild`` it and typing changes no column (:func:`carried_unchanged`):
+    then only for the rows refused here (the caller rebuilds any other's with
+    :func:`source_record`).
     """
     present = set(df.columns)
     typed: list[SparkColumn] = []
@@ -215,7 +255,9 @@ def typed_from_columns(
         [(F.col(n).isNull(), n) if n in present else (F.lit(True), n) for n in required]
     )
     wrong_list = _names_where(wrong)
-    record = F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns]))
+    record = source_record(df.columns)
+    if rebuild and carried_unchanged(df, columns, keep) is not None:
+        record = F.when((missing_list != "") | (wrong_list != ""), record)
     return df.select(
         *typed,
         *[F.col(f"`{c}`") for c in keep],
@@ -293,21 +335,23 @@ def mark_duplicates(
 
 
 LOGICAL_DATE = "_logical_date"  # which date's source a row came from (multi-date loads)
+SOURCE = "_source"  # where a quarantined row's date was read from
 
 
 def prepare(
     source: SourceFrame,
     pipeline: Pipeline,
     day: date | SparkColumn,
-    run_id: str | SparkColumn,
+    run_id: str | SparkColumn | None,
     extra: Sequence[str] = (),
     within: Sequence[str] = (),
 ) -> DataFrame:
     """Source rows -> rows ready for silver (reason null) or for the quarantine.
 
-    For several dates at once, ``day`` and ``run_id`` are columns and
-    ``within`` names the logical-date column, so each date is deduplicated
-    on its own, exactly as if it were loaded alone.
+    For several dates at once, ``day`` is a column and ``within`` names the
+    logical-date column, so each date is deduplicated on its own, exactly as
+    if it were loaded alone. ``run_id`` None: no audit columns yet (add them
+    with :func:`with_audit` where the rows are written).
     """
     business = [c.name for c in pipeline.columns]
     order_by = pipeline.silver.order_by if pipeline.silver else None
@@ -317,13 +361,27 @@ def prepare(
             *df.columns,
             *[F.get_json_object(F.col(RECORD), f"$.{name}").alias(name) for name in extra],
         )
-    return (
+    prepared = (
         df.transform(refuse_other_dates, pipeline.event_time, day)
         .withColumn(pipeline.partition_by, F.to_date(F.col(pipeline.event_time)))
         .transform(mark_duplicates, pipeline.keys, order_by, [*business, *extra], within)
-        .withColumn(LOADED_AT, F.current_timestamp())
-        .withColumn(RUN_ID, run_id if isinstance(run_id, SparkColumn) else F.lit(run_id))
     )
+    return prepared if run_id is None else with_audit(prepared, run_id)
+
+
+def with_audit(df: DataFrame, run_id: str | SparkColumn) -> DataFrame:
+    """``df`` with the audit columns: when the row was loaded, by which run."""
+    return df.withColumn(LOADED_AT, F.current_timestamp()).withColumn(
+        RUN_ID, run_id if isinstance(run_id, SparkColumn) else F.lit(run_id)
+    )
+
+
+def per_date(day: SparkColumn, values: Mapping[date, str]) -> SparkColumn:
+    """The value of each row's date, from a small literal map (one date: a literal)."""
+    if len(values) == 1:
+        return F.lit(next(iter(values.values())))
+    pairs = [x for d, v in sorted(values.items()) for x in (F.lit(d), F.lit(v))]
+    return F.element_at(F.create_map(*pairs), day)
 
 
 def silver_schema(pipeline: Pipeline) -> T.StructType:
@@ -587,7 +645,7 @@ def write_silver(
             return _insert_into_empty(
                 spark, path, version, rows, pipeline, days, metadata, extra, source_rows
             )
-        planned = changes(spark, path, version, rows, pipeline, days, extra=extra).persist()
+        planned = materialize(changes(spark, path, version, rows, pipeline, days, extra=extra))
         try:
             actions = _count_actions(planned, part)
             counts = _counts_from_actions(actions, days, source_rows)
@@ -605,9 +663,9 @@ def write_silver(
             builder = builder.whenNotMatchedInsert(
                 condition=_s(ACTION) != F.lit(DELETE), values=values
             )
-            _execute_merge(spark, builder, pipeline, metadata)
+            _execute_merge(spark, builder, pipeline, metadata, materialized=True)
         finally:
-            planned.unpersist()
+            release(planned)
         committed = _check_planned_on_latest(spark, path, version, metadata, pipeline.name, days)
         for c in counts.values():
             c.version = committed
@@ -669,15 +727,35 @@ def _check_planned_on_latest(
     return ours[-1]
 
 
-def _execute_merge(spark: SparkSession, builder: Any, pipeline: Pipeline, metadata: str) -> None:
-    """Run a silver MERGE under the run's ``userMetadata`` (and schema evolution if set)."""
+MATERIALIZE_SOURCE_CONF = "spark.databricks.delta.merge.materializeSource"
+
+
+def _execute_merge(
+    spark: SparkSession,
+    builder: Any,
+    pipeline: Pipeline,
+    metadata: str,
+    *,
+    materialized: bool = False,
+) -> None:
+    """Run a silver MERGE under the run's ``userMetadata`` (and schema evolution if set).
+
+    ``materialized``: the source is a frame from :func:`~lib.delta_io.materialize`,
+    frame, fixed rows already, so Delta need not copy it once more before its
+    two passes (its guard against sources that change between them).
+    """
     if pipeline.silver is not None and pipeline.silver.schema_evolution:
         builder = builder.withSchemaEvolution()
-    spark.conf.set(USER_METADATA_CONF, metadata)
+    settings = {USER_METADATA_CONF: metadata}
+    if materialized:
+        settings[MATERIALIZE_SOURCE_CONF] = "none"
+    for key, value in settings.items():
+        spark.conf.set(key, value)
     try:
         builder.execute()
     finally:
-        spark.conf.unset(USER_METADATA_CONF)
+        for key in settings:
+            spark.conf.unset(key)
 
 
 def _days_are_empty(
@@ -837,7 +915,7 @@ def write_load_quarantine(
 
     Only dates whose rejects changed (by a fingerprint of record, reason and
     detail) are replaced, so a re-run of an unchanged source commits nothing
-    here either. ``rejected`` carries ``LOGICAL_DATE``, ``_source`` and the
+    here either. ``rejected`` carries ``LOGICAL_DATE``, ``SOURCE`` and the
     run id per row.
     """
     content = [RECORD, REASON, DETAIL]
@@ -857,7 +935,7 @@ def write_load_quarantine(
         rejected.where(_days_filter(F.col(LOGICAL_DATE), changed))
         .select(
             F.col(LOGICAL_DATE).alias("logical_date"),
-            F.col("_source").alias("source"),
+            F.col(SOURCE).alias("source"),
             F.col(RECORD),
             F.col(REASON),
             F.col(DETAIL),
@@ -900,6 +978,20 @@ def _quality_history(
         limit=window + len(days),
     )
     return {d: history_for(recent, d, window) for d in days}
+
+
+def _record_of(day: SparkColumn, frames: Mapping[date, SourceFrame]) -> SparkColumn:
+    """Each row's source record: kept, or rebuilt from the row (see ``record_columns``)."""
+    rebuilt = {d: f.record_columns for d, f in frames.items() if f.record_columns is not None}
+    if not rebuilt:
+        return F.col(RECORD)
+    layouts = {tuple(cols) for cols in rebuilt.values()}
+    if len(layouts) == 1 and len(rebuilt) == len(frames):  # one layout for every date
+        return F.coalesce(F.col(RECORD), source_record(next(iter(layouts))))
+    return F.coalesce(
+        F.col(RECORD),
+        *[F.when(day == F.lit(d), source_record(cols)) for d, cols in sorted(rebuilt.items())],
+    )
 
 
 class NothingToLoadError(LakehouseError):
@@ -981,8 +1073,12 @@ def load_dates(
             results[day] = MissingSourceError(f"{message} (on_missing_source: fail)")
 
     frames: dict[date, SourceFrame] = {}
-    for day in sorted(days):
-        frame = read_source(spark, settings, pipeline, day, kind)
+    ordered = sorted(days)
+    # opening a source lists its files and reads their schema on the driver: for
+    # many dates, several at once (a thread each; a session is thread-safe)
+    with ThreadPoolExecutor(min(SOURCE_READERS, len(ordered)) or 1) as pool:
+        opened = list(pool.map(lambda d: read_source(spark, settings, pipeline, d, kind), ordered))
+    for day, frame in zip(ordered, opened, strict=True):
         if frame is None:
             missing(day)
         else:
@@ -992,9 +1088,7 @@ def load_dates(
 
     union = None
     for day, frame in frames.items():
-        df = frame.df.withColumn(LOGICAL_DATE, F.lit(day)).withColumn(
-            "_source", F.lit(frame.location)
-        )
+        df = frame.df.withColumn(LOGICAL_DATE, F.lit(day))
         union = df if union is None else union.unionByName(df, allowMissingColumns=True)
     assert union is not None
     first = next(iter(frames.values()))
@@ -1006,7 +1100,10 @@ def load_dates(
         json_keys=first.json_keys,
     )
     day_col = F.col(LOGICAL_DATE)
-    run_col = F.coalesce(*[F.when(day_col == F.lit(d), F.lit(run_ids[d])) for d in frames])
+    # per-date values that need not travel through the shuffles: added where written
+    run_col = per_date(day_col, {d: run_ids[d] for d in frames})
+    source_col = per_date(day_col, {d: f.location for d, f in frames.items()})
+    record_col = _record_of(day_col, frames)
 
     rules = RuleSet(pipeline.quality, keys=pipeline.keys, event_time=pipeline.event_time)
     if rules:  # checked against the data's columns before a row is read (exit 2)
@@ -1018,12 +1115,13 @@ def load_dates(
         )
 
     def prepared_with(extra: Sequence[str]) -> DataFrame:
-        df = prepare(combined, pipeline, day_col, run_col, extra, within=[LOGICAL_DATE])
+        df = prepare(combined, pipeline, day_col, None, extra, within=[LOGICAL_DATE])
         if not rules:
             return df
         return rules.flag(df, group_by=[LOGICAL_DATE], only=F.col(REASON).isNull())
 
-    prepared = prepared_with(()).persist()
+    # computed once: the counts, the rules, the quarantine and the MERGE all read it
+    prepared = materialize(prepared_with(()))
     try:
         stats: dict[date, dict[str | None, int]] = {}
         for row in prepared.groupBy(LOGICAL_DATE, REASON).count().collect():
@@ -1039,10 +1137,10 @@ def load_dates(
                 r[0] for r in prepared.select(F.explode(EXTRA)).distinct().collect() if r[0]
             )
             if extra and silver.schema_evolution:  # carry the new keys' values along
-                prepared.unpersist()
-                prepared = prepared_with(extra).persist()
+                release(prepared)
+                prepared = materialize(prepared_with(extra))
         where = ", ".join(f.location for f in frames.values())
-        check_schema(spark, pipeline, target, prepared, extra, where)
+        check_schema(spark, pipeline, target, with_audit(prepared, run_col), extra, where)
 
         reports: dict[date, QualityReport] = {}
         if rules:
@@ -1087,7 +1185,9 @@ def load_dates(
         publish = F.col(REASON).isNull()
         if rules:
             publish = publish & ~F.col(rules.MOVE) & ~F.col(rules.DROP)
-        rows = prepared.filter(publish & in_writing).select(*silver_columns(pipeline, extra))
+        rows = with_audit(prepared.filter(publish & in_writing), run_col).select(
+            *silver_columns(pipeline, extra)
+        )
         the_run = group_run_id or run_ids[(writing or sorted(stats))[0]]
         metadata = commit_metadata(the_run, pipeline, writing, silver.mode)
         if dry_run:
@@ -1101,7 +1201,7 @@ def load_dates(
             rejected = prepared
             if rules:  # rows of quarantine/fail rules, named by the rules they broke
                 moved = F.col(REASON).isNull() & F.col(rules.MOVE)
-                rejected = prepared.withColumn(
+                rejected = rejected.withColumn(
                     DETAIL,
                     F.when(
                         moved, F.concat(F.lit("rules: "), F.array_join(rules.broken_names(), ", "))
@@ -1111,11 +1211,16 @@ def load_dates(
                 lambda: write_load_quarantine(
                     spark,
                     settings.load_quarantine_path(pipeline.name),
-                    rejected.filter(
-                        F.col(REASON).isNotNull()
-                        & (F.col(REASON) != DUPLICATE)
-                        & _days_filter(day_col, counted)
-                    ),
+                    with_audit(
+                        rejected.filter(
+                            F.col(REASON).isNotNull()
+                            & (F.col(REASON) != DUPLICATE)
+                            & _days_filter(day_col, counted)
+                        ),
+                        run_col,
+                    )
+                    .withColumn(SOURCE, source_col)
+                    .withColumn(RECORD, record_col),
                     counted,
                     count=sum(sum(refused[d].values()) for d in counted),
                 ),
@@ -1155,7 +1260,7 @@ def load_dates(
                     ],
                 )
     finally:
-        prepared.unpersist()
+        release(prepared)
 
     elapsed = time.monotonic() - began
     for day in writing:

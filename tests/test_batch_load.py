@@ -458,3 +458,50 @@ def test_dates_new_to_the_table_load_in_one_pass_and_a_rival_commit_makes_it_pla
         ("b", "10.00"),
         ("c", "3.00"),
     ]
+
+
+def test_rows_refused_after_typing_keep_their_exact_source_record(spark, load, monkeypatch):
+    """A typed source (parquet, declared types) keeps no record for valid rows; a row
+    refused later (another date, a quality rule) gets its record rebuilt, byte for
+    byte what the source held - for one date and for several loaded together."""
+    from lib.config import load_config
+    from lib.loads import load_dates
+
+    load.configure(
+        files={"format": "parquet"},
+        quality=[{"rule": "range", "column": "amount", "min": 0, "on_fail": "quarantine"}],
+    )
+    layout = "order_id string, amount decimal(12,2), status string, event_time timestamp"
+    for day, rows in {
+        D1: [("a", "5.00", datetime(2026, 3, 1, 8)), ("neg", "-1.50", datetime(2026, 3, 1, 9))],
+        D2: [("b", "7.00", datetime(2026, 3, 2, 8)), ("early", "2.00", datetime(2026, 3, 1, 23))],
+    }.items():
+        folder = load.lake / "landing" / "orders" / f"date={day.isoformat()}"
+        spark.createDataFrame(
+            [(i, Decimal(a), "paid", t) for i, a, t in rows], layout
+        ).write.parquet(str(folder))
+    expected = {
+        "neg": '{"order_id":"neg","amount":-1.50,"status":"paid",'
+        '"event_time":"2026-03-01T09:00:00.000Z"}',
+        "early": '{"order_id":"early","amount":2.00,"status":"paid",'
+        '"event_time":"2026-03-01T23:00:00.000Z"}',
+    }
+
+    def records() -> dict[str, str]:
+        return {
+            json.loads(r.record)["order_id"]: r.record for r in load.quarantine(spark).collect()
+        }
+
+    assert load.run(D1)[0] == 0 and load.run(D2)[0] == 0  # one date per load
+    assert records() == expected
+    assert ids(load.silver(spark)) == ["a", "b"]
+    shutil.rmtree(load.lake / "quarantine")
+    cfg = load_config("orders", conf_dir=str(load.conf))
+    done = load_dates(spark, cfg.settings, cfg.pipeline, [D1, D2], {D1: "r1", D2: "r2"})
+    assert all(not isinstance(v, BaseException) for v in done.values())
+    assert records() == expected  # both dates in one pass
+    by_run = {
+        r.record and json.loads(r.record)["order_id"]: r.run_id
+        for r in load.quarantine(spark).collect()
+    }
+    assert by_run == {"neg": "r1", "early": "r2"}

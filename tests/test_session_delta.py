@@ -98,3 +98,54 @@ def test_merge_of_an_empty_source_changes_nothing(spark, settings):
     assert [tuple(r) for r in spark.read.format("delta").load(path).collect()] == [
         ("o1", 1, date(2026, 1, 1))
     ]
+
+
+def test_a_materialized_merge_source_is_computed_once(spark, tmp_path):
+    """Delta's MERGE does not read a cached plan that holds ``current_timestamp()``
+    (as every load's audit column does; delta-io/delta#2011): such a persisted
+    source is computed again by the MERGE. A materialized one is not."""
+    import pytest
+    from pyspark.sql import types as T
+
+    from lib.delta_io import materialize, release
+
+    calls = spark.sparkContext.accumulator(0)
+
+    def traced(x):
+        calls.add(1)
+        return x
+
+    traced_udf = F.udf(traced, T.LongType())
+    path = str(tmp_path / "t")
+    spark.range(0).select("id", F.current_timestamp().alias("at")).write.format("delta").save(path)
+
+    def merge(source) -> None:
+        (
+            DeltaTable.forPath(spark, path)
+            .alias("t")
+            .merge(source.alias("s"), "t.id = s.id")
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+
+    def source(first: int):
+        return spark.range(first, first + 20).select(
+            traced_udf("id").alias("id"), F.current_timestamp().alias("at")
+        )
+
+    cached = source(0).persist()
+    assert cached.count() == 20 and calls.value == 20
+    merge(cached)
+    assert calls.value > 20  # the cache was not used: the very trap materialize avoids
+    cached.unpersist()
+
+    calls.value = 0
+    held = materialize(source(20))
+    assert calls.value == 20
+    merge(held)
+    assert held.count() == 20
+    assert calls.value == 20  # neither the MERGE nor the count computed it again
+    assert spark.read.format("delta").load(path).count() == 40
+    release(held)
+    with pytest.raises(Exception, match="CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND"):
+        held.count()  # released: the rows are gone, and the error says so
