@@ -139,13 +139,13 @@ def main(argv: list[str] | None = None) -> int:
                     pipeline.quality, keys=pipeline.keys, event_time=pipeline.event_time
                 )
                 # held once as the loads hold theirs (a cached frame a MERGE would compute again)
-                deduped = materialize(
+                held = materialize(
                     rules.flag(
                         deduped, group_by=[pipeline.partition_by], only=F.col(REASON).isNull()
                     )
                 )
-                rules.evaluate(deduped, group_by=[pipeline.partition_by])
-                deduped = deduped.where(~F.col(rules.MOVE) & ~F.col(rules.DROP))
+                rules.evaluate(held, group_by=[pipeline.partition_by])
+                deduped = held.where(~F.col(rules.MOVE) & ~F.col(rules.DROP))
             rows = (
                 deduped.where(F.col(REASON).isNull())
                 .withColumn("loaded_at", F.current_timestamp())
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 spark.conf.unset(MATERIALIZE_SOURCE_CONF)
                 if with_rules:
-                    release(deduped)
+                    release(held)
 
         variants = {
             "serial": lambda lake, dates: backfill(lake, 1, dates),

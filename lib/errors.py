@@ -104,7 +104,13 @@ def java_class_names(exc: BaseException) -> list[str]:
 
 # Spark names task failures bare; a lost executor also loses the blocks of
 # materialized frames (lib.delta_io.materialize) it held
-_TRANSIENT_IN_TEXT = re.compile(r"\b(?:ExecutorLostFailure|CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND)\b")
+_HELD_ROWS_LOST = "CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND"
+_TRANSIENT_IN_TEXT = re.compile(rf"\b(?:ExecutorLostFailure|{_HELD_ROWS_LOST})\b")
+
+
+def held_rows_lost(exc: BaseException) -> bool:
+    """The rows of a materialized frame are gone (executor lost): compute them again."""
+    return _HELD_ROWS_LOST in str(exc)
 
 
 def is_transient(exc: BaseException) -> bool:

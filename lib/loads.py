@@ -42,6 +42,7 @@ from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.util import inheritable_thread_target
 
 from lib import fs
 from lib.cli import Outcome
@@ -55,6 +56,7 @@ from lib.errors import (
     QualityGateError,
     SchemaDriftError,
     TransientError,
+    held_rows_lost,
     is_transient,
 )
 from lib.events import DETAIL, MISSING, RAW_VALUE, REASON, WRONG_TYPE, parse_events
@@ -187,8 +189,9 @@ def read_source(
         raise
     known_names = {c.name for c in columns} | {pipeline.partition_by}
     extra = [c for c in df.columns if c not in known_names]
-    # the partition column is derived while preparing: a source value of it is not kept
-    rebuild = None if pipeline.partition_by in df.columns else carried_unchanged(df, columns, extra)
+    rebuild = None
+    if not extra and not _shadows_internal(df.columns, pipeline.partition_by):
+        rebuild = carried_unchanged(df, columns, extra)
     return SourceFrame(
         typed_from_columns(
             df, columns, required_columns(pipeline), keep=extra, rebuild=rebuild is not None
@@ -214,6 +217,18 @@ def carried_unchanged(
         if f.name not in kept and declared.get(f.name) != f.dataType:
             return None
     return list(df.columns)
+
+
+def _shadows_internal(names: Sequence[str], partition_by: str) -> bool:
+    """Whether a source column has the name of one a load derives or overwrites.
+
+    Such a column's source value does not survive to where a record would be
+    rebuilt, so those sources keep every row's record as read. (So do
+    sources with columns outside the schema: a group of dates may widen their
+    types.)
+    """
+    taken = {n.lower() for n in (partition_by, *INTERNAL_COLUMNS)}
+    return any(n.lower() in taken or n.lower().startswith("_q") for n in names)
 
 
 def source_record(names: Sequence[str]) -> SparkColumn:
@@ -336,6 +351,8 @@ def mark_duplicates(
 
 LOGICAL_DATE = "_logical_date"  # which date's source a row came from (multi-date loads)
 SOURCE = "_source"  # where a quarantined row's date was read from
+# columns a load adds to (or overwrites in) the rows it prepares; rule flags are "_q*"
+INTERNAL_COLUMNS = (LOGICAL_DATE, SOURCE, ROW_HASH, EXTRA, REASON, DETAIL, RECORD, *AUDIT_COLUMNS)
 
 
 def prepare(
@@ -674,7 +691,7 @@ def write_silver(
     result = retry(
         once,
         silver.retry.backoff(),
-        retryable=is_transient,
+        retryable=_retry_in_load,
         on_retry=lambda n, exc, delay: log.warning(
             "silver commit for %s lost to a concurrent writer (%s); retry %d in %.1fs",
             ", ".join(d.isoformat() for d in days),
@@ -692,6 +709,12 @@ def write_silver(
         if not (c.inserted or c.updated or c.deleted):
             c.version = None
     return result
+
+
+def _retry_in_load(exc: BaseException) -> bool:
+    """Worth another write attempt inside this load: transient, and the held rows
+    are still there (lost ones make the whole load transient: prepared again)."""
+    return is_transient(exc) and not held_rows_lost(exc)
 
 
 def _check_planned_on_latest(
@@ -1076,8 +1099,11 @@ def load_dates(
     ordered = sorted(days)
     # opening a source lists its files and reads their schema on the driver: for
     # many dates, several at once (a thread each; a session is thread-safe)
+    opener = inheritable_thread_target(  # the caller's scheduler pool and job group
+        lambda d: read_source(spark, settings, pipeline, d, kind)
+    )
     with ThreadPoolExecutor(min(SOURCE_READERS, len(ordered)) or 1) as pool:
-        opened = list(pool.map(lambda d: read_source(spark, settings, pipeline, d, kind), ordered))
+        opened = list(pool.map(opener, ordered))
     for day, frame in zip(ordered, opened, strict=True):
         if frame is None:
             missing(day)
@@ -1216,16 +1242,14 @@ def load_dates(
                             F.col(REASON).isNotNull()
                             & (F.col(REASON) != DUPLICATE)
                             & _days_filter(day_col, counted)
-                        ),
+                        ).withColumn(RECORD, record_col),
                         run_col,
-                    )
-                    .withColumn(SOURCE, source_col)
-                    .withColumn(RECORD, record_col),
+                    ).withColumn(SOURCE, source_col),
                     counted,
                     count=sum(sum(refused[d].values()) for d in counted),
                 ),
                 silver.retry.backoff(),
-                retryable=is_transient,
+                retryable=_retry_in_load,
             )
             counts = {}
             if writing:

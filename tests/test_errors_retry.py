@@ -116,6 +116,10 @@ def test_a_lost_executor_named_only_in_the_message_is_transient():
     assert is_transient(RuntimeError("Job aborted: ExecutorLostFailure (executor 2 exited)"))
     assert not is_transient(RuntimeError("NotAnExecutorLostFailureX"))
     # an executor lost with the blocks of a materialized frame: load again
-    assert is_transient(
-        RuntimeError("[CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND] Checkpoint block rdd_3_0")
-    )
+    lost = RuntimeError("[CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND] Checkpoint block rdd_3_0")
+    assert is_transient(lost)
+    from lib.loads import _retry_in_load
+
+    # ...but not by another write attempt inside the load: those rows are gone
+    assert not _retry_in_load(lost)
+    assert _retry_in_load(RuntimeError("io.delta.exceptions.ConcurrentAppendException: x"))

@@ -89,3 +89,11 @@ def test_mark_duplicates_keeps_the_newest_and_breaks_ties_by_row_hash(spark):
     b_winner = max(b_rows, key=lambda r: r[ROW_HASH]).v
     assert kept == {("a", "2"), ("b", b_winner), ("c", "ok")}
     assert marked.where(f"{REASON} = '{DUPLICATE}'").count() == 3
+
+
+def test_sources_with_columns_a_load_overwrites_keep_every_record():
+    from lib.loads import _shadows_internal
+
+    assert not _shadows_internal(["order_id", "amount", "event_time"], "event_date")
+    for clash in ("Event_Date", "_SOURCE", "_logical_date", "_row_hash", "run_id", "_q_move"):
+        assert _shadows_internal(["order_id", clash], "event_date"), clash
