@@ -763,9 +763,9 @@ def _execute_merge(
 ) -> None:
     """Run a silver MERGE under the run's ``userMetadata`` (and schema evolution if set).
 
-    ``materialized``: the source is a frame from :func:`~lib.delta_io.materialize`,
-    frame, fixed rows already, so Delta need not copy it once more before its
-    two passes (its guard against sources that change between them).
+    ``materialized``: the source comes from :func:`~lib.delta_io.materialize`
+    (fixed rows already), so Delta need not copy it once more before its two
+    passes (its guard against sources that change between them).
     """
     if pipeline.silver is not None and pipeline.silver.schema_evolution:
         builder = builder.withSchemaEvolution()
