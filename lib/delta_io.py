@@ -39,11 +39,11 @@ def materialize(df: DataFrame) -> DataFrame:
     Not ``df.persist()``: Delta's MERGE does not find a cached plan that
     holds ``current_timestamp()`` (delta-io/delta#2011), so such a cached
     source is computed again - reads, casts, window sorts and all - by the
-    MERGE. The frame returned here has
-    its lineage cut (a local checkpoint): every action on it, a MERGE too,
-    reads the held rows. Losing an executor loses its blocks; the error
-    (``CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND``) counts as transient, so the load
-    is retried. Free the rows with :func:`release` when done.
+    MERGE. The frame returned here has its lineage cut (a local checkpoint):
+    every action on it, a MERGE too, reads the held rows. Losing an executor
+    loses its blocks; the error (``CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND``) counts
+    as transient, so the load is retried. Free the rows with :func:`release`
+    (given the very frame returned here, not one derived from it).
     """
     return df.localCheckpoint(eager=True)
 
@@ -57,8 +57,8 @@ def release(df: DataFrame | None) -> None:
         return
     try:
         df._jdf.queryExecution().analyzed().rdd().unpersist(False)
-    except Exception as exc:  # not a checkpointed frame: nothing held to free
-        log.debug("nothing to release: %s", exc)
+    except Exception as exc:  # not the materialized frame itself: its rows stay held
+        log.warning("rows not released (not a frame from materialize()): %s", exc)
 
 
 @dataclass(frozen=True)
