@@ -40,7 +40,7 @@ from lib.backfill import (
     worst_exit_code,
 )
 from lib.cli import JobContext, Outcome, iso_date, job_parser, run_job, whole_number
-from lib.errors import UsageError
+from lib.errors import ExitCode, UsageError
 
 JOB = "backfill"
 
@@ -115,6 +115,7 @@ def run(ctx: JobContext) -> Outcome:
         parent_run_id=ctx.record.run_id,
         env=ctx.settings.env,
         injections=injections_from_env(),
+        stop=ctx.stop,
     )
     try:
         results = runner.run(to_run, progress)
@@ -124,7 +125,9 @@ def run(ctx: JobContext) -> Outcome:
     code = worst_exit_code(r.exit_code for r in results if r.status != "not_run")
     failed = [r for r in results if r.status == "failed"]
     not_run = [r for r in results if r.status == "not_run"]
-    if not_run and code == 0:
+    if runner.interrupted:  # stopped by a signal: what is done stays, the rest is for a re-run
+        code = int(ExitCode.TRANSIENT) if code in (0, ExitCode.TRANSIENT) else code
+    elif not_run and code == 0:
         code = 1
     elapsed = time.monotonic() - began
     print(
@@ -133,7 +136,12 @@ def run(ctx: JobContext) -> Outcome:
         flush=True,
     )
     message = None
-    if failed:
+    if runner.interrupted:
+        message = (
+            f"interrupted by {runner.interrupted}: {len(failed)} date(s) stopped or failed, "
+            f"{len(not_run)} not started; run the same command again to resume"
+        )
+    elif failed:
         first = failed[0]
         message = f"{len(failed)} date(s) failed; first {first.day}: {first.error}"
     elif not_run:

@@ -25,14 +25,7 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from lib.cli import (
-    JobContext,
-    Outcome,
-    graceful_stop_signals,
-    job_parser,
-    run_job,
-    whole_number,
-)
+from lib.cli import JobContext, Outcome, job_parser, run_job, whole_number
 from lib.config import ProcessingTime
 from lib.durations import Duration
 from lib.errors import ConfigError, QualityGateError
@@ -122,7 +115,8 @@ def run(ctx: JobContext) -> Outcome:
         )
         return quality.summary()
 
-    with graceful_stop_signals() as stop:
+    # SIGTERM/SIGINT: the running micro-batch finishes, then the query stops
+    with ctx.stop.without_cancelling() as stop:
         try:
             result = StreamRunner(
                 start,

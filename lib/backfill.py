@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -40,11 +41,13 @@ from lib.errors import (
 from lib.ledger import Ledger, RunRecord, new_run_id, utcnow
 from lib.loads import load_dates
 from lib.retry import Backoff
+from lib.stopping import Interrupted, StopToken, bookkeeping
 
 log = logging.getLogger(__name__)
 
 LOAD_JOB = "batch_load"
-# test hook: "2026-03-02=transient:2,2026-03-03=permanent" (date=kind[:how many attempts])
+# test hook: "2026-03-02=transient:2,2026-03-03=permanent" (date=kind[:how many attempts]);
+# kind "sigterm": the load signals its own process, then stalls in a Spark job
 INJECT_ENV = "LAKEHOUSE_INJECT_FAILURES"
 
 
@@ -150,20 +153,40 @@ def parse_injections(text: str | None) -> dict[date, tuple[str, int]]:
         try:
             day_text, spec = item.split("=", 1)
             kind, _, count = spec.partition(":")
-            if kind not in ("transient", "permanent"):
+            if kind not in INJECTED_KINDS:
                 raise ValueError
             out[date.fromisoformat(day_text)] = (kind, int(count or 1))
         except ValueError:
             raise UsageError(
-                f"{INJECT_ENV}: bad item {item!r}: use YYYY-MM-DD=transient[:N] or =permanent"
+                f"{INJECT_ENV}: bad item {item!r}: use YYYY-MM-DD=transient[:N], =permanent "
+                "or =sigterm"
             ) from None
     return out
 
 
-def inject(injections: dict[date, tuple[str, int]], day: date, attempt: int) -> None:
-    """Raise the failure injected for ``day`` on this attempt, if any."""
+INJECTED_KINDS = ("transient", "permanent", "sigterm")
+STALL_S = 60
+
+
+def inject(
+    injections: dict[date, tuple[str, int]],
+    day: date,
+    attempt: int,
+    spark: SparkSession | None = None,
+) -> None:
+    """Raise the failure injected for ``day`` on this attempt, if any (or stall, for
+    ``sigterm``: a Spark job of a minute that only a cancel ends early)."""
     kind, count = injections.get(day, ("", 0))
     if attempt > count:
+        return
+    if kind == "sigterm" and spark is not None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+        def stall(x: int) -> int:
+            time.sleep(STALL_S)
+            return x
+
+        spark.range(1).select(F.udf(stall, "long")("id")).collect()
         return
     if kind == "transient":
         raise TransientError(f"injected transient failure for {day} (attempt {attempt})")
@@ -277,6 +300,7 @@ class Backfill:
         env: str | None = None,
         injections: dict[date, tuple[str, int]] | None = None,
         sleep: Callable[[float], bool] | None = None,
+        stop: StopToken | None = None,
     ):
         self.spark = spark
         self.settings = settings
@@ -291,9 +315,17 @@ class Backfill:
         self.env = env
         self.injections = injections if injections is not None else {}
         self.stop = threading.Event()
+        self.interrupted: str | None = None  # the signal that stopped the backfill
+        if stop is not None:
+            stop.on_stop(self._interrupt)
         self._local = threading.local()
         # waits between attempts; returns True when the backfill is stopping
         self.sleep = sleep or self.stop.wait
+
+    def _interrupt(self, reason: str) -> None:
+        """A signal: no new load starts; the running ones are cancelled (lib.stopping)."""
+        self.interrupted = reason
+        self.stop.set()
 
     def run(self, dates: list[date], progress: Progress) -> list[DateResult]:
         """Load ``dates``; results in date order."""
@@ -358,7 +390,7 @@ class Backfill:
             try:
                 for d in list(pending):
                     try:
-                        inject(self.injections, d, attempt)
+                        inject(self.injections, d, attempt, self.spark)
                     except InjectedFailure as exc:  # that date alone fails for good
                         self._fail(records[d], results[d], exc)
                         pending.remove(d)
@@ -374,6 +406,11 @@ class Backfill:
                     group_run_id=records[pending[0]].run_id if len(pending) > 1 else None,
                 )
             except Exception as exc:  # the whole load failed: every pending date shares it
+                if self.interrupted:  # cancelled: stop here, no retry, no date-by-date reload
+                    stopped = Interrupted(self.interrupted)
+                    for d in pending:
+                        self._fail(records[d], results[d], stopped)
+                    break
                 if len(pending) > 1 and not is_transient(exc):
                     # one date's drift or bad data must not fail the others: alone, each
                     # date gets the outcome it would have had without the group
@@ -407,7 +444,9 @@ class Backfill:
                 continue
             for d in list(pending):
                 outcome = outcomes[d]
-                if isinstance(outcome, BaseException):
+                if isinstance(outcome, BaseException) and self.interrupted:
+                    self._fail(records[d], results[d], Interrupted(self.interrupted))
+                elif isinstance(outcome, BaseException):
                     self._fail(records[d], results[d], outcome)
                 else:
                     self._succeed(records[d], results[d], outcome)
@@ -451,7 +490,8 @@ class Backfill:
         """One ledger commit for the attempts of a group (after each attempt)."""
         records, self._local.records = self._finished, []
         try:
-            self.ledger.append_many(records)
+            with bookkeeping():  # recorded even while the backfill is being stopped
+                self.ledger.append_many(records)
         except Exception as exc:  # the loads themselves are done (or failed) either way
             days = ", ".join(str(r.logical_date) for r in records)
             log.warning("%s: attempts not recorded in the ledger: %s", days, exc)

@@ -24,7 +24,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -34,12 +34,12 @@ from lib.config import Config, Pipeline, Settings, load_config
 from lib.errors import (
     ConfigError,
     ExitCode,
-    TransientError,
     UsageError,
     exit_code_for,
     one_line,
 )
 from lib.ledger import Ledger, RunRecord, check_run_id, new_run_id, utcnow
+from lib.stopping import Interrupted, StopToken
 
 log = logging.getLogger("lakehouse")
 
@@ -115,6 +115,8 @@ class JobContext:
     record: RunRecord
     ledger: Ledger
     alerts: list[Any] = field(default_factory=list)  # more alerts to send (lib.alerts.Alert)
+    # SIGTERM/SIGINT: poll ``stop.requested`` / call ``stop.check()`` between steps
+    stop: StopToken = field(default_factory=StopToken)
 
     @property
     def settings(self) -> Settings:
@@ -171,88 +173,16 @@ def route_stderr() -> None:
         sys.stderr = _MarkedStderr(marker, sys.stdout)
 
 
-class Interrupted(TransientError):
-    """SIGTERM/SIGINT stopped a job; Delta commits are atomic, so running it again is safe."""
-
-
-class _StopFlag:
-    """Set by a signal handler, read by whoever waits (see :func:`graceful_stop_signals`)."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self.reason: str | None = None
-
-    def set(self, reason: str) -> None:
-        if self.reason is None:
-            self.reason = reason
-        self._event.set()
-
-    @property
-    def requested(self) -> bool:
-        return self._event.is_set()
-
-    def wait(self, seconds: float) -> bool:
-        """Sleep up to ``seconds``; True as soon as a stop is requested."""
-        return self._event.wait(seconds)
-
-
-_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-
-@contextlib.contextmanager
-def _handlers(handler: Callable[[int, object], None]) -> Iterator[None]:
-    if not _in_main_thread():
-        yield
-        return
-    previous = {sig: signal.signal(sig, handler) for sig in _STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def _in_main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
-
-
-@contextlib.contextmanager
-def graceful_stop_signals() -> Iterator[_StopFlag]:
-    """SIGTERM/SIGINT only set a flag (a streaming loop polls it and stops cleanly)."""
-    flag = _StopFlag()
-
-    def handler(signum: int, _frame: object) -> None:
-        name = signal.Signals(signum).name
-        if not flag.requested:
-            log.warning("%s received: finishing the current micro-batch, then stopping", name)
-        flag.set(name)
-
-    with _handlers(handler):
-        yield flag
-
-
-@contextlib.contextmanager
-def interrupt_on_signals(spark_getter: Callable[[], object | None]) -> Iterator[None]:
-    """SIGTERM/SIGINT cancel running Spark jobs and raise :class:`Interrupted`."""
-
-    def handler(signum: int, _frame: object) -> None:
-        name = signal.Signals(signum).name
-        spark = spark_getter()
-        if spark is not None:
-            with contextlib.suppress(Exception):
-                spark.sparkContext.cancelAllJobs()  # type: ignore[attr-defined]
-        raise Interrupted(f"interrupted by {name}; nothing partial was committed")
-
-    with _handlers(handler):
-        yield
-
-
 def write_driver_pid() -> None:
     """Tell the launcher which process to forward SIGTERM/SIGINT to."""
     pidfile = os.environ.get("LAKEHOUSE_DRIVER_PIDFILE")
     if pidfile and os.environ.get("PYSPARK_GATEWAY_PORT"):
         with contextlib.suppress(OSError), open(pidfile, "w") as fh:
             fh.write(str(os.getpid()))
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 def restore_default_signals() -> None:
@@ -389,26 +319,50 @@ def run_job(
         return code
 
     ledger = Ledger(spark, config.settings.ledger_path)
-    ctx = JobContext(job, args, config, spark, record, ledger)
-    try:
-        with interrupt_on_signals(lambda: spark):
-            outcome = run(ctx)
-        record.rows_in = outcome.rows_in
-        record.rows_out = outcome.rows_out
-        record.rows_quarantined = outcome.rows_quarantined
-        record.details.update(outcome.details)
-        record.finish(outcome.status, outcome.exit_code, error_message=outcome.message)
-    except Exception as exc:
-        code = exit_code_for(exc)
-        message = report_error(job, exc, code)
-        record.finish("failed", code, error=exc, error_message=message)
-    try:
-        from lib.notify import finish_run
+    stop = StopToken(cancel=spark.sparkContext.cancelAllJobs)
+    ctx = JobContext(job, args, config, spark, record, ledger, stop=stop)
+    # the handlers stay until the ledger row is written: a second signal (the
+    # process group's plus the launcher's forwarded copy) cannot kill the driver
+    # before the run is recorded
+    with stop.installed():
+        try:
+            with stop.working():
+                outcome = run(ctx)
+            record.rows_in = outcome.rows_in
+            record.rows_out = outcome.rows_out
+            record.rows_quarantined = outcome.rows_quarantined
+            record.details.update(outcome.details)
+            record.finish(outcome.status, outcome.exit_code, error_message=outcome.message)
+        except Exception as exc:
+            failure = _stopped_failure(exc, stop, record)
+            code = exit_code_for(failure)
+            message = report_error(job, failure, code)
+            record.finish("failed", code, error=failure, error_message=message)
+        try:
+            from lib.notify import finish_run
 
-        finish_run(spark, config.settings, config.pipeline, record, ctx.alerts)
-    except Exception as exc:  # SLA and alerts never change a run's outcome
-        record.details["notify_error"] = one_line(exc)
-    return record_and_emit(ledger, record)
+            finish_run(spark, config.settings, config.pipeline, record, ctx.alerts)
+        except Exception as exc:  # SLA and alerts never change a run's outcome
+            record.details["notify_error"] = one_line(exc)
+        if stop.reason:
+            record.details.setdefault("signal", stop.reason)
+        return record_and_emit(ledger, record)
+
+
+def _stopped_failure(exc: Exception, stop: StopToken, record: RunRecord) -> Exception:
+    """What a run that failed while stopping is recorded as.
+
+    A failure after the stop cancelled Spark jobs is, as a rule, the cancelled
+    action: :class:`Interrupted` (exit 75). A verdict the job reached on its
+    own (a quality gate, bad config) keeps its code, and so does any failure
+    of a job that stopped without cancelling (a stream's graceful stop).
+    """
+    if not stop.cancelled or isinstance(exc, Interrupted):
+        return exc  # no Spark job was cancelled (e.g. a stream stopping gracefully): as it is
+    if exit_code_for(exc) not in (ExitCode.FAILURE, ExitCode.TRANSIENT):
+        return exc
+    record.details["error_while_stopping"] = one_line(exc)
+    return Interrupted(stop.reason or "a stop request")
 
 
 def record_and_emit(ledger: Ledger, record: RunRecord) -> int:

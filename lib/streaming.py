@@ -594,7 +594,7 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:
 
 
 class StopFlag(Protocol):
-    """What the runner needs of a stop request (see lib.cli.graceful_stop_signals)."""
+    """What the runner needs of a stop request (see lib.stopping.StopToken)."""
 
     @property
     def requested(self) -> bool: ...
@@ -666,10 +666,12 @@ class StreamRunner:
                 raise failure
             except Exception as exc:
                 errors.append(one_line(exc))
-                if self.stop.requested:
-                    return StreamResult("stopped", attempt, errors)
                 if not is_transient(exc):
-                    raise
+                    raise  # a quality gate or a failure for good: a stop request never hides it
+                if self.stop.requested:  # not retried now; the batch is read again next run
+                    raise TransientError(
+                        f"stopping after a failed micro-batch: {one_line(exc)}"
+                    ) from exc
                 if attempt >= self.backoff.attempts:
                     raise TransientError(
                         f"gave up after {attempt} attempt(s): {one_line(exc)}"

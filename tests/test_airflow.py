@@ -106,3 +106,75 @@ def test_the_daily_dag_loads_and_runs_the_chain_for_its_logical_date(
     valid = {e.order_id for e in events if e.kind in ("valid", "duplicate")}
     loaded = {r.order_id for r in silver.where(F.col("event_date") == DAY).collect()}
     assert loaded == valid and silver.count() == len(valid)
+
+
+KILL_SCRIPT = """
+import os, sys, threading, time
+from types import SimpleNamespace
+sys.path.insert(0, sys.argv[1])
+from lakehouse_operator import LakehouseJobOperator
+
+op = LakehouseJobOperator(task_id="batch_load", job="batch_load", stop_grace=1.0)
+ti = SimpleNamespace(dag_id="d", task_id="batch_load", try_number=1)
+done = []
+def execute():
+    try:
+        op.execute({"ti": ti, "ds_nodash": "20260301"})
+    except Exception as exc:
+        done.append(type(exc).__name__)
+thread = threading.Thread(target=execute)
+thread.start()
+pidfile = os.path.join(os.environ["LAKEHOUSE_HOME"], "child.pid")
+deadline = time.monotonic() + 30
+while not os.path.exists(pidfile) and time.monotonic() < deadline:
+    time.sleep(0.05)
+op.on_kill()
+thread.join(30)
+print(open(pidfile).read().strip(), done)
+"""
+
+# Stands in for ./spark-submit.sh only: a launcher that forwards SIGTERM to a
+# child which ignores it, as spark-submit's JVM does under the real launcher.
+FAKE_LAUNCHER = """#!/usr/bin/env bash
+trap '' TERM
+sleep 300 &
+child=$!
+echo "$child" > "$LAKEHOUSE_HOME/child.pid"
+trap 'kill -TERM "$child"' TERM
+while kill -0 "$child" 2>/dev/null; do wait "$child"; done
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in state  # a zombie has ended
+
+
+def test_killing_a_task_stops_the_launchers_whole_process_group(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    launcher = home / "spark-submit.sh"
+    launcher.write_text(FAKE_LAUNCHER)
+    launcher.chmod(0o755)
+    ensure = subprocess.run([AIRFLOW, "version"], capture_output=True, text=True, check=False)
+    assert ensure.returncode == 0, ensure.stderr[-2000:]
+    python = ROOT / ".cache" / "airflow-venv" / "bin" / "python"
+    result = subprocess.run(
+        [str(python), "-c", KILL_SCRIPT, str(ROOT / "orchestration" / "airflow" / "dags")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **os.environ,
+            "LAKEHOUSE_HOME": str(home),
+            "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        },
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    child = int(result.stdout.strip().splitlines()[-1].split()[0])
+    assert not _alive(child)  # spark-submit's stand-in did not outlive the task
+    assert "AirflowException" in result.stdout  # the killed launcher's exit code, reported

@@ -150,30 +150,6 @@ def test_lake_root_that_is_not_writable(tmp_path, capsys):
     assert f"lake root {blocker / 'lake'} is not writable" in err[0]
 
 
-def test_sigterm_interrupts_a_running_job_which_is_recorded(spark, conf, tmp_path, capsys):
-    import os
-    import signal
-    import threading
-    import time
-
-    def body(ctx):
-        threading.Timer(0.5, os.kill, args=(os.getpid(), signal.SIGTERM)).start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            time.sleep(0.05)
-        return Outcome()
-
-    previous = signal.getsignal(signal.SIGTERM)
-    code = run_job("demo", ["--conf-dir", str(conf), "--pipeline", "orders"], parser(), body)
-    assert code == 75
-    assert signal.getsignal(signal.SIGTERM) == previous  # handlers restored
-    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert printed["error_class"] == "Interrupted"
-    assert printed["error_message"].startswith("interrupted by SIGTERM")
-    row = spark.read.format("delta").load(str(tmp_path / "lake" / "_ops" / "runs")).first()
-    assert (row.status, row.exit_code) == ("failed", 75)
-
-
 def test_a_run_id_given_by_the_launcher_names_the_run(spark, conf, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("LAKEHOUSE_RUN_ID", "airflow.daily.batch_load.20261124.try2")
     code = run_job(

@@ -406,3 +406,25 @@ def test_a_fail_rule_stops_the_stream_with_exit_3_and_writes_nothing(spark, harn
     code, record = harness.run()
     assert code == 0 and keys(harness.bronze(spark)) == ["g1"]
     assert record["rows_quarantined"] == 1
+
+
+def test_a_stop_request_does_not_hide_a_failing_micro_batch(spark, harness, monkeypatch):
+    import os
+    import signal
+
+    from lib.streaming import BronzeSink
+
+    harness.configure(quality=[{"rule": "not_null", "column": "status", "on_fail": "fail"}])
+    harness.produce([order("g1", T0), order("n1", T0, status=None)])
+    write = BronzeSink._write
+
+    def signalled_then_write(self, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # the stop arrives while this batch runs
+        return write(self, *args, **kwargs)
+
+    monkeypatch.setattr(BronzeSink, "_write", signalled_then_write)
+    code, record = harness.run()
+
+    assert code == 3, record  # the gate's verdict, not a clean "stopped"
+    assert record["status"] == "failed" and "not_null_status" in record["error_message"]
+    assert harness.bronze(spark).count() == 0

@@ -17,9 +17,12 @@ exit code   meaning                                      Airflow does
 failure that another try cannot mend. The job's last stdout line (its run
 record) is the task's XCom value. Each try runs with
 ``LAKEHOUSE_RUN_ID=airflow.<dag>.<task>.<date>.try<n>``, so its ledger row
-names the Airflow try it came from. Killing the task (timeout, mark failed)
-sends SIGTERM, which the launcher forwards to the driver: a stream stops at
-a batch boundary and every job still records its run.
+names the Airflow try it came from. The launcher runs in a process group of
+its own; killing the task (timeout, mark failed) sends SIGTERM to that whole
+group (launcher, spark-submit, driver): a stream stops at a batch boundary, a
+batch job cancels its Spark work, and every job still records its run. What
+is still running after ``stop_grace`` is killed, the whole group again, so no
+spark-submit or driver outlives the task.
 
 Works with Airflow 3 (``airflow.sdk``) and, for teams still on it, Airflow 2.
 """
@@ -113,6 +116,7 @@ class LakehouseJobOperator(BaseOperator):
             text=True,
             env=env,
             cwd=lakehouse_home(),
+            start_new_session=True,  # its own process group: on_kill stops all of it
         )
         assert self._process.stdout is not None
         for line in self._process.stdout:
@@ -134,11 +138,19 @@ class LakehouseJobOperator(BaseOperator):
         process = self._process
         if process is None or process.poll() is not None:
             return
-        process.send_signal(signal.SIGTERM)  # the launcher forwards it to the driver
+        _signal_group(process.pid, signal.SIGTERM)  # the driver stops and records its run
         try:
             process.wait(timeout=self.stop_grace)
         except subprocess.TimeoutExpired:
-            process.kill()
+            pass
+        _signal_group(process.pid, signal.SIGKILL)  # whatever outlived the grace period
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:  # the group is gone already
+        pass
 
 
 def _record(line: str) -> dict[str, Any] | None:
