@@ -2,7 +2,7 @@
 
 Streaming (Structured Streaming, checkpointed). Input: the pipeline's Kafka
 topic (``source.kafka``). Output: the bronze table (``bronze.table``, one row
-per distinct key, partitioned by ``partition_by``, with Kafka metadata) and
+per key and day, partitioned by ``partition_by``, with Kafka metadata) and
 the pipeline's quarantine table (events that are not JSON, miss a required
 field, have a wrongly typed value, or arrive after the watermark). Every
 micro-batch is logged; the run's totals and per-batch metrics go to the
@@ -15,7 +15,12 @@ the run and exits 0.
 
 Usage: ./spark-submit.sh stream_ingest --pipeline NAME
            [--trigger available_now|processing_time=30s|once] [--max-batches N]
-           [--reset-checkpoint]
+           [--reset-checkpoint [--replay-from earliest|latest]]
+
+``--reset-checkpoint`` archives the checkpoint and starts a new one at the
+offsets the old one had committed (nothing skipped, nothing read twice),
+carrying its watermark; ``--replay-from`` starts it at the topic's earliest
+or latest offsets instead (see lib.streaming.CheckpointGuard).
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from datetime import datetime, timezone
 from lib.cli import JobContext, Outcome, job_parser, run_job, whole_number
 from lib.config import ProcessingTime
 from lib.durations import Duration
-from lib.errors import ConfigError, QualityGateError
+from lib.errors import ConfigError, QualityGateError, UsageError
+from lib.kafka_meta import describe
 from lib.quality import result_rows, write_results
 from lib.streaming import (
     BronzeSink,
@@ -80,17 +86,30 @@ def run(ctx: JobContext) -> Outcome:
     sink = BronzeSink(
         ctx.spark, pipeline, ctx.settings, run_id=ctx.record.run_id, checkpoint=checkpoint_path
     )
-    guard = CheckpointGuard(ctx.spark, checkpoint_path, pipeline, reset=ctx.args.reset_checkpoint)
+    kafka = pipeline.source.kafka
+    guard = CheckpointGuard(
+        ctx.spark,
+        checkpoint_path,
+        pipeline,
+        reset=ctx.args.reset_checkpoint,
+        replay_from=ctx.args.replay_from,
+    )
     guard.verify()  # a checkpoint this config cannot resume: exit 2 before anything is written
     sink.validate_rules()  # rules that do not fit the data: exit 2 before anything is read
     opened: list[CheckpointInfo] = []
 
+    tables: list[bool] = []
+
     def start():
-        if not opened:  # first start, once the broker answers: tables, then the checkpoint
+        if not opened:  # first start, once the broker answers: the checkpoint, then tables
+            info = guard.open(describe(ctx.spark, kafka, kafka.bootstrap_servers or ""))
+            opened.append(info)
+            sink.watermark_floor_ms = info.watermark_floor_ms
+        if not tables:
             sink.ensure_tables()
-            opened.append(guard.open())
+            tables.append(True)
         return (
-            ingest_writer(read_kafka(ctx.spark, pipeline.source.kafka), pipeline, sink)
+            ingest_writer(read_kafka(ctx.spark, kafka, opened[0].starting_offsets), pipeline, sink)
             .option("checkpointLocation", checkpoint_path)
             .trigger(**trigger_options(trigger))
             .start()
@@ -160,6 +179,7 @@ def run(ctx: JobContext) -> Outcome:
             "checkpoint": checkpoint_path,
             "checkpoint_id": checkpoint.checkpoint_id if checkpoint else None,
             "checkpoint_archived": checkpoint.archived if checkpoint else None,
+            "checkpoint_start": checkpoint.start if checkpoint and checkpoint.created else None,
             "batch_metrics": sink.batch_details(),
         },
     )
@@ -174,9 +194,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reset-checkpoint",
         action="store_true",
-        help="archive the checkpoint and start a new one (after a config change it cannot survive)",
+        help="archive the checkpoint and start a new one where it stopped "
+        "(after a config change it cannot survive)",
     )
-    return run_job(JOB, argv, parser, run)
+    parser.add_argument(
+        "--replay-from",
+        choices=("earliest", "latest"),
+        help="with --reset-checkpoint: start the new checkpoint there instead (read the topic "
+        "again, or skip to its end)",
+    )
+    return run_job(JOB, argv, parser, run, validate=validate)
+
+
+def validate(args: argparse.Namespace) -> None:
+    """Checks across arguments (exit 2 before any Spark work)."""
+    if args.replay_from and not args.reset_checkpoint:
+        raise UsageError("--replay-from goes with --reset-checkpoint")
 
 
 if __name__ == "__main__":

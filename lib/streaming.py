@@ -7,8 +7,9 @@ Exactly once is three things together:
    on the pipeline's keys (bounded state);
 3. an idempotent sink: every micro-batch is written with MERGE
    insert-if-absent (bronze on the keys, quarantine on topic/partition/offset),
-   so a batch replayed after a crash, or a key that comes back after its
-   dedup state expired, never adds a row twice.
+   so a batch replayed after a crash, or a key that comes back on the same
+   day after its dedup state expired, never adds a row twice (the MERGE
+   reads only the batch's days: a copy landing on a later day is not caught).
 
 The plan is a union of two branches over the same Kafka rows: ``kept`` (the
 valid events that survive the watermark and the dedup) and ``seen`` (every
@@ -56,6 +57,7 @@ from lib.events import (
     with_kafka_columns,
     with_partition_date,
 )
+from lib.kafka_meta import KafkaView
 from lib.kafka_probe import probe
 from lib.quality import QUALITY_REASON, ROW_KINDS, QualityReport, RuleSet
 from lib.retry import Backoff
@@ -96,9 +98,15 @@ def kafka_options(kafka: KafkaSource) -> dict[str, str]:
     return options
 
 
-def read_kafka(spark: SparkSession, kafka: KafkaSource) -> DataFrame:
-    """The streaming Kafka source of a pipeline."""
-    return spark.readStream.format("kafka").options(**kafka_options(kafka)).load()
+def read_kafka(
+    spark: SparkSession, kafka: KafkaSource, starting_offsets: str | None = None
+) -> DataFrame:
+    """The streaming Kafka source of a pipeline (``starting_offsets`` overrides the
+    configured start of a new checkpoint: a reset's carried offsets)."""
+    options = kafka_options(kafka)
+    if starting_offsets is not None:
+        options["startingOffsets"] = starting_offsets
+    return spark.readStream.format("kafka").options(**options).load()
 
 
 def ingest_plan(source: DataFrame, pipeline: Pipeline) -> DataFrame:
@@ -215,6 +223,8 @@ class BronzeSink:
         self._in_flight: int | None = None
         self._last_done: int | None = None
         self.limit: int | None = None  # close after this many batches (--max-batches)
+        # the old checkpoint's watermark after a reset (CheckpointInfo.watermark_floor_ms)
+        self.watermark_floor_ms = 0
         # row rules per micro-batch (dataset rules judge whole loads: batch_load)
         self.rules = RuleSet(
             [r for r in pipeline.quality if r.rule in ROW_KINDS],
@@ -286,9 +296,16 @@ class BronzeSink:
     def _process(self, batch_df: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
         p = self.pipeline
-        watermark = late_watermark_ms(self.spark, self.checkpoint, batch_id)
+        spark_watermark = late_watermark_ms(self.spark, self.checkpoint, batch_id)
+        watermark = max(spark_watermark, self.watermark_floor_ms)
         is_seen = F.col(BRANCH) == SEEN
         marked = mark_late(batch_df, p.event_time, watermark, only=is_seen)
+        if watermark > spark_watermark:
+            # a reset carried the old checkpoint's watermark: rows Spark kept that are not
+            # after it are late (their `seen` copies are marked so above), not for bronze
+            marked = marked.filter(
+                is_seen | (F.col(p.event_time) > F.timestamp_millis(F.lit(watermark)))
+            )
         # the raw text is only kept for rows bound for quarantine: less to cache
         bound_for_quarantine = is_seen & F.col(REASON).isNotNull()
         df = marked.select(
@@ -475,76 +492,209 @@ def stream_fingerprint(pipeline: Pipeline) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class CheckpointInfo:
-    """The checkpoint a run uses."""
+    """The checkpoint a run uses, and where a new one starts reading."""
 
     path: str
     checkpoint_id: str
     created: bool
     archived: str | None = None
+    start: dict[str, Any] | None = None  # see CheckpointGuard: carried offsets or a replay
+
+    @property
+    def starting_offsets(self) -> str | None:
+        """``startingOffsets`` for the query (None: the configured one)."""
+        if not self.start:
+            return None
+        offsets = self.start.get("starting_offsets")
+        return json.dumps(offsets, sort_keys=True) if isinstance(offsets, dict) else offsets
+
+    @property
+    def watermark_floor_ms(self) -> int:
+        """The old checkpoint's next-batch watermark, carried over a reset (0: none)."""
+        return int((self.start or {}).get("watermark_floor_ms") or 0)
+
+
+REPLAY_CHOICES = ("earliest", "latest")
+
+
+def numbered(names: list[str]) -> list[int]:
+    """The batch numbers among a checkpoint folder's file names."""
+    return sorted(int(n) for n in names if n.isdigit())
 
 
 class CheckpointGuard:
-    """Refuses a checkpoint the config cannot resume; starts or resets one.
+    """Refuses a checkpoint the config cannot resume; starts, resumes or resets one.
 
-    A checkpoint made for another source, other keys or another stateful
-    plan cannot be resumed: :meth:`verify` raises a ConfigError naming the
-    difference and ``--reset-checkpoint``, before anything is written.
-    :meth:`open` then archives the old checkpoint (with ``reset``) and writes
-    the fingerprint of a new one. After a reset, bronze and quarantine keep
-    their rows; the topic is read again from ``starting_offsets`` and MERGE
-    skips what is already there.
+    - A checkpoint made for another source, other keys or another stateful
+      plan cannot be resumed: :meth:`verify` raises a ConfigError naming the
+      difference and ``--reset-checkpoint``, before anything is written.
+    - A checkpoint made on another Kafka cluster (its id is kept in the
+      marker) cannot be resumed either: its offsets mean nothing there.
+    - A checkpoint with committed batches but no offset log (a partial
+      restore, a cleanup job) is refused, never restarted: re-reading from
+      ``starting_offsets`` would skip or repeat what it had committed.
+    - ``reset`` archives the old checkpoint and starts the new one where the
+      old one had committed its last batch (the last ``offsets/N`` that has
+      ``commits/N``): nothing produced since is skipped and nothing already
+      written is read again. Partitions the old checkpoint did not know
+      start from their earliest offset (as Spark would read a new
+      partition), topics it did not read from ``starting_offsets``. The old
+      checkpoint's next-batch watermark is carried over, so an event the old
+      query would have judged late is judged late by the new one too.
+    - ``replay_from`` (``earliest``/``latest``, with ``reset``) starts the new
+      checkpoint there instead, as a new stream: with ``earliest`` the topic
+      is read again, and its first micro-batch has no watermark yet, so
+      events quarantined as late before are judged on time this time and go
+      to bronze (their quarantine rows stay).
     """
 
-    def __init__(self, spark: SparkSession, path: str, pipeline: Pipeline, *, reset: bool = False):
+    def __init__(
+        self,
+        spark: SparkSession,
+        path: str,
+        pipeline: Pipeline,
+        *,
+        reset: bool = False,
+        replay_from: str | None = None,
+    ):
+        if replay_from is not None and replay_from not in REPLAY_CHOICES:
+            raise ConfigError(f"replay from {replay_from!r}: use earliest or latest")
         self.spark = spark
         self.path = path.rstrip("/")
         self.marker = f"{self.path}/{FINGERPRINT_FILE}"
         self.pipeline = pipeline
         self.reset = reset
+        self.replay_from = replay_from
         self.wanted = stream_fingerprint(pipeline)
+
+    def _stored(self) -> dict[str, Any] | None:
+        if not fs.exists(self.spark, self.marker):
+            return None
+        return json.loads(fs.read_text(self.spark, self.marker))
+
+    def _batches(self, folder: str) -> list[int]:
+        return numbered(fs.list_names(self.spark, f"{self.path}/{folder}"))
 
     def verify(self) -> dict[str, Any] | None:
         """The stored marker when it matches (None for a new checkpoint); reads only."""
         if self.reset:
             return None
-        if fs.exists(self.spark, self.marker):
-            stored = json.loads(fs.read_text(self.spark, self.marker))
+        stored = self._stored()
+        if stored is not None:
             if stored.get("fingerprint") != self.wanted:
                 changes = _differences(stored.get("fingerprint") or {}, self.wanted)
                 raise ConfigError(
                     f"checkpoint {self.path} was made for {changes}; it cannot be resumed with "
-                    "this config: run again with --reset-checkpoint to archive it and start anew"
+                    "this config: run again with --reset-checkpoint to archive it and start "
+                    "where it stopped"
                 )
             return stored
-        if fs.list_names(self.spark, f"{self.path}/offsets"):
+        if self._batches("offsets") or self._batches("commits"):
             raise ConfigError(
                 f"checkpoint {self.path} has progress but no {FINGERPRINT_FILE}: it was not made "
                 "by this job; run with --reset-checkpoint to archive it and start a new one"
             )
         return None
 
-    def open(self, now: datetime | None = None) -> CheckpointInfo:
-        """Resume the checkpoint, or archive (reset) and start a new one."""
+    def open(self, kafka: KafkaView | None = None, now: datetime | None = None) -> CheckpointInfo:
+        """Resume the checkpoint, or start one (new, or reset: archive the old one first).
+
+        ``kafka`` is what the brokers say now (cluster id, partitions).
+        """
         now = now or datetime.now(timezone.utc)
         stored = self.verify()
         if stored is not None:
+            self._same_cluster(stored, kafka)
             self._set_aside_unlogged_start(now)
-            return CheckpointInfo(self.path, stored.get("checkpoint_id", "unknown"), created=False)
+            if kafka is not None and kafka.cluster_id and not stored.get("kafka_cluster_id"):
+                stored["kafka_cluster_id"] = kafka.cluster_id  # made before ids were kept
+                self._write_marker(stored)
+            return CheckpointInfo(
+                self.path,
+                stored.get("checkpoint_id", "unknown"),
+                created=False,
+                start=stored.get("start"),
+            )
         archived = None
+        start: dict[str, Any] | None = None
         if self.reset and fs.exists(self.spark, self.path):
+            start = self._start_after_reset(kafka)
             archived = f"{self.path}.archived-{now.strftime('%Y%m%dT%H%M%SZ')}"
             fs.rename(self.spark, self.path, archived)
-            log.warning("checkpoint %s archived to %s", self.path, archived)
+            start["archived"] = archived
+            log.warning(
+                "checkpoint %s archived to %s; the new one starts %s",
+                self.path,
+                archived,
+                _describe_start(start),
+            )
+        elif self.replay_from is not None:
+            start = {"starting_offsets": self.replay_from, "replay_from": self.replay_from}
         checkpoint_id = uuid.uuid4().hex
         body = {
             "pipeline": self.pipeline.name,
             "checkpoint_id": checkpoint_id,
             "created_at": now.isoformat(),
             "fingerprint": self.wanted,
+            "kafka_cluster_id": kafka.cluster_id if kafka is not None else None,
+            "start": start,
         }
-        fs.write_text(self.spark, self.marker, json.dumps(body, indent=2, sort_keys=True) + "\n")
+        self._write_marker(body)
         self.reset = False  # a restart after a transient failure resumes this new checkpoint
-        return CheckpointInfo(self.path, checkpoint_id, created=True, archived=archived)
+        return CheckpointInfo(
+            self.path, checkpoint_id, created=True, archived=archived, start=start
+        )
+
+    def _write_marker(self, body: dict[str, Any]) -> None:
+        fs.write_text(self.spark, self.marker, json.dumps(body, indent=2, sort_keys=True) + "\n")
+
+    def _same_cluster(self, stored: dict[str, Any], kafka: KafkaView | None) -> None:
+        made_on = stored.get("kafka_cluster_id")
+        if kafka is None or not made_on or not kafka.cluster_id or made_on == kafka.cluster_id:
+            return
+        raise ConfigError(
+            f"checkpoint {self.path} was made on Kafka cluster {made_on}, but the brokers of "
+            f"`source.kafka` are cluster {kafka.cluster_id}: its offsets mean nothing there; "
+            "run with --reset-checkpoint --replay-from earliest (or latest) to read this "
+            "cluster's topic as a new stream"
+        )
+
+    def _start_after_reset(self, kafka: KafkaView | None) -> dict[str, Any]:
+        """Where the checkpoint that replaces this one starts (read before archiving it)."""
+        if self.replay_from is not None:
+            return {"starting_offsets": self.replay_from, "replay_from": self.replay_from}
+        commits = self._batches("commits")
+        offsets = set(self._batches("offsets"))
+        if not commits:  # nothing reached the sink: a new stream from starting_offsets
+            return {"starting_offsets": None, "batch": None}
+        done = [n for n in commits if n in offsets]
+        if not done:
+            raise ConfigError(
+                f"checkpoint {self.path} has committed batches but not their offset log, so "
+                "where it stopped is unknown: run with --reset-checkpoint --replay-from "
+                "earliest (read the topic again) or latest (skip to its end)"
+            )
+        stored = self._stored() or {}
+        made_on = stored.get("kafka_cluster_id")
+        if kafka is not None and made_on and kafka.cluster_id and made_on != kafka.cluster_id:
+            raise ConfigError(
+                f"checkpoint {self.path} was made on Kafka cluster {made_on}, now it is "
+                f"{kafka.cluster_id}: its offsets cannot be carried over; add --replay-from "
+                "earliest (or latest)"
+            )
+        batch = done[-1]
+        carried = _source_offsets(fs.read_text(self.spark, f"{self.path}/offsets/{batch}"))
+        floor = _next_watermark(fs.read_text(self.spark, f"{self.path}/commits/{batch}"))
+        return {
+            "batch": batch,
+            "carried_offsets": carried,
+            "starting_offsets": _starting_offsets(
+                carried,
+                kafka,
+                self.pipeline.source.kafka.starting_offsets,  # type: ignore[union-attr]
+            ),
+            "watermark_floor_ms": floor,
+        }
 
     def _set_aside_unlogged_start(self, now: datetime) -> str | None:
         """Move aside what a query killed before logging its first batch left behind.
@@ -554,12 +704,21 @@ class CheckpointGuard:
         Spark then starts the query as new and refuses the folder because it is
         not empty (STATE_STORE_CHECKPOINT_LOCATION_NOT_EMPTY), on every restart.
         With no batch logged nothing reached the sink, so those folders are
-        moved into ``_unlogged-<time>/`` and the query starts from
-        ``starting_offsets`` as it would have. Returns that folder, if any.
+        moved into ``_unlogged-<time>/`` and the query starts from where this
+        checkpoint was set to start, as it would have. Returns that folder, if
+        any. A checkpoint whose ``commits/`` has numbered files did reach the
+        sink: without its offset log it is damaged, and it is refused.
         """
-        logged = fs.list_names(self.spark, f"{self.path}/offsets")
-        if any(name.isdigit() for name in logged):
+        if self._batches("offsets"):
             return None
+        committed = self._batches("commits")
+        if committed:
+            raise ConfigError(
+                f"checkpoint {self.path} has committed batches ({len(committed)}, last "
+                f"{committed[-1]}) but no offset log: it is damaged (a partial restore or a "
+                "cleanup?); restore its offsets/ folder, or run with --reset-checkpoint "
+                "--replay-from earliest|latest"
+            )
         leftovers = [
             folder
             for folder in ("offsets", "state", "commits")
@@ -579,6 +738,62 @@ class CheckpointGuard:
             aside,
         )
         return aside
+
+
+def _source_offsets(text: str) -> dict[str, dict[str, int]]:
+    """{topic: {partition: offset}} of an offset log entry (``v1``, metadata, one line per
+    source: this query has one, the Kafka source)."""
+    lines = text.splitlines()
+    if len(lines) < 3:
+        raise ConfigError("an offset log entry of the old checkpoint is damaged")
+    offsets = json.loads(lines[2])
+    return {t: {str(p): int(o) for p, o in parts.items()} for t, parts in offsets.items()}
+
+
+def _next_watermark(text: str) -> int:
+    """``nextBatchWatermarkMs`` of a commit log entry (0 when absent)."""
+    for line in text.splitlines()[1:]:
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return int(value.get("nextBatchWatermarkMs") or 0)
+    return 0
+
+
+def _starting_offsets(
+    carried: dict[str, dict[str, int]], kafka: KafkaView | None, configured: str
+) -> dict[str, dict[str, int]] | str:
+    """``startingOffsets`` JSON for a reset: every partition Spark will assign, from the
+    carried offsets, else earliest (-2) for a new partition of a carried topic, else the
+    configured start for a topic the old checkpoint did not read."""
+    if kafka is None:
+        return carried
+    start_of = {"earliest": -2, "latest": -1}
+    explicit: dict[str, dict[str, int]] = {}
+    if configured not in start_of:
+        explicit = json.loads(configured)
+    out: dict[str, dict[str, int]] = {}
+    for topic, parts in kafka.partitions.items():
+        old = carried.get(topic)
+        chosen = {}
+        for part in parts:
+            key = str(part)
+            if old is not None:
+                chosen[key] = old.get(key, -2)
+            else:
+                chosen[key] = int(explicit.get(topic, {}).get(key, start_of.get(configured, -2)))
+        out[topic] = chosen
+    return out
+
+
+def _describe_start(start: dict[str, Any]) -> str:
+    if start.get("replay_from"):
+        return f"from the {start['replay_from']} offsets (a replay)"
+    if start.get("batch") is None:
+        return "from starting_offsets (the old one had committed nothing)"
+    return f"after its batch {start['batch']}: {json.dumps(start.get('starting_offsets'))}"
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:

@@ -293,8 +293,82 @@ def test_checkpoint_the_config_cannot_resume_is_refused_then_reset(spark, harnes
     assert code == 0
     archived = record["details"]["checkpoint_archived"]
     assert archived and Path(archived).is_dir()
-    assert record["rows_in"] == 4 and record["rows_out"] == 0  # re-read, nothing duplicated
+    # the new checkpoint starts where the old one stopped: nothing to read again
+    assert record["rows_in"] == 0 and record["details"]["checkpoint_start"]["batch"] >= 0
     assert len(keys(harness.bronze(spark))) == 4
+
+
+def test_a_reset_reads_what_was_produced_since_the_last_commit_even_with_latest(spark, harness):
+    harness.produce([order(f"a{i}", T0 + timedelta(seconds=i)) for i in range(4)])
+    assert harness.run()[0] == 0
+    harness.produce([order(f"b{i}", T0 + timedelta(minutes=1, seconds=i)) for i in range(3)])
+    harness.configure(keys=["order_id", "status"], kafka={"starting_offsets": "latest"})
+    assert harness.run()[0] == 2  # a change the checkpoint cannot survive
+
+    code, record = harness.run("--reset-checkpoint")
+
+    assert code == 0, record["error_message"]
+    assert record["rows_in"] == 3 and record["rows_out"] == 3  # not skipped by `latest`
+    assert len(keys(harness.bronze(spark))) == 7
+
+
+def test_a_reset_keeps_late_events_late_and_out_of_bronze(spark, harness):
+    harness.produce([order("x", T0 + timedelta(hours=3))])
+    assert harness.run()[0] == 0  # the watermark moves to T0 + 2h
+    harness.produce([order("late", T0)])
+    code, record = harness.run()
+    assert code == 0 and record["details"]["late"] == 1
+    harness.configure(keys=["order_id", "status"])
+    assert harness.run()[0] == 2
+
+    code, record = harness.run("--reset-checkpoint")
+
+    assert code == 0 and record["rows_in"] == 0  # the late event is not read again
+    assert keys(harness.bronze(spark)) == ["x"]
+    assert [r.reason for r in harness.quarantine(spark).collect()] == ["late"]
+    # the old watermark is carried: an event the old query would call late is late now too
+    harness.produce([order("late2", T0 + timedelta(hours=1)), order("y", T0 + timedelta(hours=4))])
+    code, record = harness.run()
+    assert code == 0 and record["details"]["late"] == 1 and record["rows_out"] == 1
+    assert keys(harness.bronze(spark)) == ["x", "y"]
+    assert sorted(r.reason for r in harness.quarantine(spark).collect()) == ["late", "late"]
+
+
+def test_a_replay_from_earliest_reads_the_topic_again_as_a_new_stream(spark, harness):
+    harness.produce([order("x", T0 + timedelta(hours=3))])
+    assert harness.run()[0] == 0
+    harness.produce([order("late", T0)])
+    assert harness.run()[0] == 0
+    code, record = harness.run("--replay-from", "earliest")
+    assert code == 2 and "--replay-from goes with --reset-checkpoint" in record["error_message"]
+
+    code, record = harness.run("--reset-checkpoint", "--replay-from", "earliest")
+
+    assert code == 0 and record["rows_in"] == 2
+    # as documented: the replay's first batch has no watermark, so the event once
+    # quarantined as late is on time now; its quarantine row stays
+    assert keys(harness.bronze(spark)) == ["late", "x"]
+    assert harness.quarantine(spark).count() == 1
+
+
+def test_a_checkpoint_with_commits_but_no_offset_log_is_refused_not_restarted(spark, harness):
+    harness.produce([order(f"d{i}", T0 + timedelta(seconds=i)) for i in range(3)])
+    assert harness.run()[0] == 0
+    for f in (harness.checkpoint / "offsets").iterdir():  # e.g. a partial restore
+        f.unlink()
+    versions = harness.versions(spark)
+
+    code, record = harness.run()
+
+    assert code == 2 and "has committed batches" in record["error_message"]
+    assert "damaged" in record["error_message"]
+    assert (harness.checkpoint / "commits" / "0").is_file()  # nothing moved aside
+    assert not list(harness.checkpoint.glob("_unlogged-*"))
+    assert harness.versions(spark) == versions
+    code, record = harness.run("--reset-checkpoint")  # where it stopped is unknown
+    assert code == 2 and "--replay-from" in record["error_message"]
+    code, record = harness.run("--reset-checkpoint", "--replay-from", "earliest")
+    assert code == 0 and record["rows_in"] == 3 and record["rows_out"] == 0
 
 
 @pytest.mark.parametrize(
@@ -428,3 +502,42 @@ def test_a_stop_request_does_not_hide_a_failing_micro_batch(spark, harness, monk
     assert code == 3, record  # the gate's verdict, not a clean "stopped"
     assert record["status"] == "failed" and "not_null_status" in record["error_message"]
     assert harness.bronze(spark).count() == 0
+
+
+@pytest.mark.slow
+def test_a_checkpoint_is_not_resumed_on_another_kafka_cluster(spark, harness, tmp_path):
+    import os
+    import subprocess
+
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from tests.conftest import ROOT
+    from tests.helpers.ports import free_port_pair
+
+    harness.produce([order(f"c{i}", T0 + timedelta(seconds=i)) for i in range(5)])
+    assert harness.run()[0] == 0
+    port = free_port_pair()
+    env = {**os.environ, "KAFKA_PORT": str(port), "LAKEHOUSE_KAFKA_DIR": str(tmp_path / "k2")}
+    script = str(ROOT / "scripts" / "kafka.sh")
+    try:
+        started = subprocess.run([script, "start"], env=env, capture_output=True, text=True)
+        assert started.returncode == 0, started.stderr
+        other = f"127.0.0.1:{port}"
+        admin = AdminClient({"bootstrap.servers": other})
+        admin.create_topics([NewTopic(harness.topic, 2, 1)])[harness.topic].result(timeout=30)
+        produce(other, harness.topic, [order(f"o{i}", T0 + timedelta(seconds=i)) for i in range(2)])
+        # the same topic name on another cluster: the old offsets (2-3 per partition) mean
+        # nothing here, where the partitions hold one event each
+        harness.configure(kafka={"bootstrap_servers": other})
+        versions = harness.versions(spark)
+
+        code, record = harness.run()
+
+        assert code == 2 and "was made on Kafka cluster" in record["error_message"]
+        assert harness.versions(spark) == versions
+        code, record = harness.run("--reset-checkpoint")  # offsets cannot be carried over
+        assert code == 2 and "--replay-from" in record["error_message"]
+        code, record = harness.run("--reset-checkpoint", "--replay-from", "earliest")
+        assert code == 0 and record["rows_in"] == 2 and record["rows_out"] == 2
+    finally:
+        subprocess.run([script, "stop"], env=env, capture_output=True)
