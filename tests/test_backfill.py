@@ -116,12 +116,35 @@ def test_date_range_and_its_limits():
 
 
 def test_catchup_range_covers_the_gap_and_the_lookback():
-    dates, again = catchup_range(date(2026, 3, 3), date(2026, 3, 5), 2, 400)
+    loaded = {date(2026, 3, d) for d in (1, 2, 3)}
+    span = (D1, date(2026, 3, 3))
+    dates, again = catchup_range(span, loaded, date(2026, 3, 5), 2, 400)
     assert dates == [date(2026, 3, d) for d in (2, 3, 4, 5)]
     assert again == {date(2026, 3, 2), date(2026, 3, 3)}
-    assert catchup_range(date(2026, 3, 5), date(2026, 3, 5), 0, 400) == ([], set())
+    assert catchup_range(
+        (D1, date(2026, 3, 5)), set(DAYS) | {date(2026, 3, 5)}, date(2026, 3, 5), 0, 400
+    ) == ([], set())
     with pytest.raises(UsageError, match="no successful load"):
-        catchup_range(None, D1, 1, 400)
+        catchup_range(None, set(), D1, 1, 400)
+
+
+def test_catchup_range_fills_the_holes_before_the_last_load():
+    """03-02 failed between two good loads: catch-up plans it, not only what follows 03-03."""
+    loaded = {D1, date(2026, 3, 3)}
+    dates, again = catchup_range((D1, date(2026, 3, 3)), loaded, date(2026, 3, 5), 1, 400)
+    assert dates == [date(2026, 3, d) for d in (2, 3, 4, 5)]
+    assert again == {date(2026, 3, 3)}
+    steps = plan(dates, loaded, force=False, again=again)
+    assert [s.day.day for s in steps if s.run] == [2, 3, 4, 5]
+    # loaded under another config only: a hole too; lookback 0 re-runs nothing loaded
+    dates, again = catchup_range((D1, date(2026, 3, 3)), {D1}, date(2026, 3, 3), 0, 400)
+    assert dates == [date(2026, 3, 2), date(2026, 3, 3)] and again == set()
+    # --max-days counts from the first date to run, and says what to do
+    with pytest.raises(UsageError, match=r"2026-03-02.*--max-days 3.*--start/--end"):
+        catchup_range((D1, date(2026, 3, 3)), loaded, date(2026, 3, 5), 1, 3)
+    assert catchup_range(
+        (D1, date(2026, 3, 3)), loaded | {date(2026, 3, 2)}, date(2026, 3, 5), 1, 3
+    )[0] == [date(2026, 3, d) for d in (3, 4, 5)]
 
 
 def test_plan_skips_loaded_dates_unless_forced():
@@ -287,6 +310,22 @@ def test_catchup_fills_exactly_the_gap_plus_the_lookback(spark, bf):
     ran = [r["date"] for r in record["details"]["results"]]
     assert ran == ["2026-03-02", "2026-03-03", "2026-03-04"]  # lookback 1 re-runs 03-02
     assert bf.silver(spark).count() == 12
+
+
+def test_catchup_fills_a_hole_left_before_the_last_loaded_date(spark, bf, monkeypatch):
+    bf.land(*DAYS)
+    code, record, _ = bf.run("--catchup", "--until", "2026-03-04")
+    assert code == 2 and "no successful load" in record["error_message"]
+    monkeypatch.setenv("LAKEHOUSE_INJECT_FAILURES", "2026-03-02=permanent")
+    assert bf.run("--start", "2026-03-01", "--end", "2026-03-03")[0] == 1  # 03-02 failed for good
+    monkeypatch.delenv("LAKEHOUSE_INJECT_FAILURES")
+    code, record, _ = bf.run("--catchup", "--until", "2026-03-04")
+    assert code == 0
+    ran = [r["date"] for r in record["details"]["results"]]
+    assert ran == ["2026-03-02", "2026-03-03", "2026-03-04"], ran  # the hole, lookback, new
+    assert bf.silver(spark).count() == 12
+    code, record, _ = bf.run("--catchup", "--until", "2026-03-04", "--lookback", "0")
+    assert code == 0 and record["details"]["to_run"] == 0  # nothing left to fill
 
 
 def test_force_reruns_every_date_and_changes_nothing(spark, bf):
