@@ -257,6 +257,37 @@ def test_a_failed_quality_gate_fails_its_date_alone_with_exit_3_and_no_retry(spa
     assert [x for x in bf.loads(spark) if x[0] == DAYS[1]] == [(DAYS[1], 1, "failed", 3)]
 
 
+def test_row_count_change_in_a_group_gives_the_verdicts_of_dates_loaded_one_at_a_time(spark, bf):
+    """Each date of a group is compared with the earlier dates of the group that pass."""
+    change = {"rule": "row_count_change", "max_ratio": 0.5, "window": 2, "on_fail": "fail"}
+    bf.configure(quality=[change])
+    bf.land(*DAYS)
+    # 4 rows; 9 (+125% of 4: fails); 7 (+75% of 4 alone, +8% if the failed 9 counted:
+    # fails); 5 (+25% of 4: passes)
+    for day, n in zip(DAYS, (4, 9, 7, 5), strict=True):
+        bf.replace_day(day, day_rows(day, n))
+
+    def verdicts(group: str):
+        code, record, _ = bf.run(
+            "--start", "2026-03-01", "--end", "2026-03-04", "--group-days", group, "--parallel", "1"
+        )
+        codes = {r["date"]: r["exit_code"] for r in record["details"]["results"]}
+        return code, codes, bf.comparable(spark).collect()
+
+    alone = verdicts("1")
+    assert alone[:2] == (
+        3,
+        {"2026-03-01": 0, "2026-03-02": 3, "2026-03-03": 3, "2026-03-04": 0},
+    )
+    shutil.rmtree(bf.lake / "silver")
+    shutil.rmtree(bf.lake / "_ops")
+    shutil.rmtree(bf.lake / "quarantine", ignore_errors=True)
+    grouped = verdicts("4")
+    assert grouped[:2] == alone[:2], f"grouped {grouped[1]} vs one at a time {alone[1]}"
+    assert grouped[2] == alone[2]
+    assert {r.order_id[:4] for r in grouped[2]} == {"0301", "0304"}
+
+
 def test_a_transient_failure_is_retried_with_growing_delays(spark, bf, monkeypatch):
     bf.land(*DAYS[:2])
     monkeypatch.setenv("LAKEHOUSE_INJECT_FAILURES", "2026-03-02=transient:2")

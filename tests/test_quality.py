@@ -307,6 +307,23 @@ def test_grouped_evaluation_reports_each_group_apart(spark):
     assert reports["a"].results[0].samples == ('{"order_id":"o2"}',)
 
 
+def test_a_history_function_sees_the_reports_of_the_groups_before_it(spark):
+    """Groups in key order, each history built from the verdicts of the ones before."""
+    df = orders(spark).withColumn("day", F.when(F.col("order_id") <= "o3", "b").otherwise("a"))
+    rules = RuleSet([rule("row_count_change", "fail", max_ratio=0.5, window=2)])
+    seen = []
+
+    def history(key, earlier):
+        seen.append((key, sorted(earlier)))
+        return [r.rows_checked for _, r in sorted(earlier.items(), reverse=True)]
+
+    reports = rules.evaluate(rules.flag(df, group_by=["day"]), group_by=["day"], history=history)
+    assert seen == [("a", []), ("b", ["a"])]
+    assert not reports["a"].gate_failed  # 1 row, nothing to compare with
+    assert reports["b"].gate_failed  # 3 rows vs 1: +200%
+    assert reports["b"].results[0].detail == "3 rows, +200% vs the average 1 of the last 1 runs"
+
+
 def test_results_land_in_the_quality_table(spark, settings):
     ranged = [rule("range", "quarantine", column="amount", min=0)]
     _, _, report = check(orders(spark), ranged, keys=["order_id"])
