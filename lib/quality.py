@@ -664,16 +664,24 @@ def result_rows(
 
 
 def write_results(spark: SparkSession, path: str, rows: Sequence[tuple]) -> None:
-    """Append result rows to the quality table (one blind append; creation race-safe)."""
+    """Append result rows to the quality table (one append; creation race-safe).
+
+    An idempotent write (``txnAppId`` from the first row's job, run id and
+    logical date and a digest of every row, ``txnVersion`` 0): a retry after
+    a commit that landed, or the same rows written again, is skipped.
+    """
     if not rows:
         return
-    from lib.delta_io import ensure_table
+    from lib.delta_io import append_once_options, ensure_table
     from lib.retry import Backoff, retry
+
+    run_id, job, _, day = rows[0][:4]
+    once = append_once_options("quality", f"{job}:{run_id}:{day}", rows)
 
     def append() -> None:
         ensure_table(spark, path, QUALITY_SCHEMA, properties={"delta.appendOnly": "true"})
         frame = spark.createDataFrame(list(rows), QUALITY_SCHEMA).coalesce(1)
-        frame.write.format("delta").mode("append").save(path)
+        frame.write.format("delta").mode("append").options(**once).save(path)
 
     retry(append, Backoff(attempts=5, base_delay=0.2, max_delay=5.0))
 

@@ -25,6 +25,7 @@ from lib.quality import (
     result_rows,
     write_results,
 )
+from tests.test_ledger import commits, lose_the_first_ack
 
 SCHEMA = T.StructType(
     [
@@ -347,3 +348,42 @@ def test_results_land_in_the_quality_table(spark, settings):
         False,
     )
     assert got.samples == ['{"order_id":"o2"}'] and got.level == "row"
+
+
+def test_results_retried_after_their_commit_landed_are_written_once(spark, settings, monkeypatch):
+    rules = [
+        rule("range", "quarantine", column="amount", min=0),
+        rule("not_null", columns=["customer_id"]),
+    ]
+    _, _, report = check(orders(spark), rules, keys=["order_id"])
+    path = settings.path("_ops", "quality")
+
+    def rows(run_id: str, day: date = date(2026, 3, 2)) -> list[tuple]:
+        return result_rows(
+            report,
+            run_id=run_id,
+            job="batch_load",
+            pipeline="orders",
+            logical_date=day,
+            checked_at=NOW,
+        )
+
+    def stored(run_id: str) -> int:
+        return spark.read.format("delta").load(path).where(F.col("run_id") == run_id).count()
+
+    write_results(spark, path, rows("r0"))  # the table exists: every commit below is an append
+    before = commits(spark, path)
+    lost = lose_the_first_ack(monkeypatch)
+    write_results(spark, path, rows("r1"))  # committed, "failed", retried
+    monkeypatch.undo()
+    assert lost, "the first save did not run"
+    assert stored("r1") == 2, f"{stored('r1')} rows for 2 rules: appended twice"
+    assert commits(spark, path) == before + 1
+
+    write_results(spark, path, rows("r1"))  # the same rows again: skipped
+    assert stored("r1") == 2 and commits(spark, path) == before + 1
+
+    write_results(spark, path, rows("r2"))  # another run
+    write_results(spark, path, rows("r1", date(2026, 3, 3)))  # the same run, another date
+    assert stored("r2") == 2 and stored("r1") == 4
+    assert commits(spark, path) == before + 3
