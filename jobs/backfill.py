@@ -9,6 +9,14 @@ backoff (``backfill.retry``), a permanent one is recorded and the others go
 on (or everything stops with ``--fail-fast``). Every attempt is a
 ``batch_load`` ledger row with its attempt number; the backfill adds its own.
 
+``--catchup --until D`` needs no range: it plans every date from the first
+successful load of the pipeline up to D that has no successful load under
+the current config (the holes: the dates after the last load, and those
+before it that failed or were loaded under another config), plus the
+``--lookback`` days ending with the last loaded date (1), loaded again for
+late events. It refuses (exit 2) a pipeline never loaded, and a first date
+to load more than ``--max-days`` before D.
+
 Exit codes: 0 every date done (or skipped); 1 a date failed for good;
 3 a date failed its quality gate; 75 a date still failing transiently after
 its retries (retry later: the finished dates are kept); 2 bad arguments,
@@ -34,8 +42,8 @@ from lib.backfill import (
     catchup_range,
     date_range,
     injections_from_env,
-    last_loaded_date,
     loaded_dates,
+    loaded_span,
     plan,
     worst_exit_code,
 )
@@ -70,12 +78,13 @@ def run(ctx: JobContext) -> Outcome:
     max_days = args.max_days
     fingerprint = pipeline.fingerprint()
     if args.catchup:
-        last = last_loaded_date(ctx.ledger, pipeline.name)
+        span = loaded_span(ctx.ledger, pipeline.name)
         lookback = 1 if args.lookback is None else args.lookback
-        dates, again = catchup_range(last, args.until, lookback, max_days)
+        loaded = loaded_dates(ctx.ledger, pipeline.name, fingerprint) if span else set()
+        dates, again = catchup_range(span, loaded, args.until, lookback, max_days)
     else:
         dates, again = date_range(args.start, args.end, max_days), set()
-    loaded = loaded_dates(ctx.ledger, pipeline.name, fingerprint) if dates else set()
+        loaded = loaded_dates(ctx.ledger, pipeline.name, fingerprint)
     steps = plan(dates, loaded, force=args.force, again=again)
     to_run = [s.day for s in steps if s.run]
     skipped = len(steps) - len(to_run)
@@ -193,11 +202,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=iso_date, help="first date, YYYY-MM-DD (included)")
     parser.add_argument("--end", type=iso_date, help="last date, YYYY-MM-DD (included)")
     parser.add_argument(
-        "--catchup", action="store_true", help="from the day after the last load up to --until"
+        "--catchup",
+        action="store_true",
+        help="every date from the first successful load up to --until not loaded with this "
+        "config (holes included), plus --lookback days",
     )
     parser.add_argument("--until", type=iso_date, help="with --catchup: the last date")
     parser.add_argument(
-        "--lookback", type=whole_number(0), help="with --catchup: days before the gap again (1)"
+        "--lookback",
+        type=whole_number(0),
+        help="with --catchup: the N days ending with the last loaded date again (1)",
     )
     parser.add_argument("--parallel", type=whole_number(1), help="loads at once")
     parser.add_argument(

@@ -1,7 +1,9 @@
 """Backfills: ``batch_load`` over a date range, resumable, retried, in parallel.
 
 - :func:`date_range` / :func:`catchup_range` turn arguments into dates
-  (bad input raises :class:`UsageError` before any Spark work);
+  (bad input raises :class:`UsageError` before any Spark work); a catch-up
+  fills every hole since the first successful load, not only the dates after
+  the last one;
 - :func:`plan` decides run or skip per date from the ledger: a date loaded
   successfully under the same pipeline fingerprint is skipped unless forced;
 - :class:`Backfill` loads the dates to run inside one Spark application,
@@ -67,23 +69,55 @@ def date_range(start: date, end: date, max_days: int) -> list[date]:
 
 
 def catchup_range(
-    last_loaded: date | None, until: date, lookback: int, max_days: int
+    span: tuple[date, date] | None,
+    loaded: set[date],
+    until: date,
+    lookback: int,
+    max_days: int,
 ) -> tuple[list[date], set[date]]:
-    """Dates after the last successful load up to ``until``, plus ``lookback`` days again.
+    """The dates ``--catchup`` plans: every hole up to ``until``, plus ``lookback`` days again.
 
-    Returns the dates and the subset to re-load even though it was loaded
-    (the lookback: events that arrived late for those days).
+    ``span``: the first and the last date with a successful load of the
+    pipeline (any config); ``loaded``: the dates with a successful load
+    under the current pipeline fingerprint. A hole is a date from the first
+    loaded date to ``until`` that is not in ``loaded``: after the last load,
+    but also before it (a date that failed for good between two good ones,
+    or one loaded only under another config). The lookback is the
+    ``lookback`` days ending with the last loaded date, run again for the
+    events that arrived late for them.
+
+    Returns every date from the first one to run to ``until`` (the plan
+    skips the loaded ones among them) and the subset to re-load even though
+    it was loaded (the lookback).
+
+    Raises:
+        UsageError: nothing was ever loaded, a negative lookback, or more
+            than ``max_days`` from the first date to run to ``until``.
     """
-    if last_loaded is None:
+    if span is None:
         raise UsageError("--catchup: no successful load of this pipeline yet; use --start/--end")
     if lookback < 0:
         raise UsageError("--lookback must not be negative")
-    first = last_loaded + timedelta(days=1)
+    first_loaded, last_loaded = span
+    span_days = max((until - first_loaded).days + 1, 0)
+    holes = [first_loaded + timedelta(days=i) for i in range(span_days)]
+    holes = [d for d in holes if d not in loaded]
     again = {last_loaded - timedelta(days=i) for i in range(lookback)}
-    start = min([first, *again]) if again else first
-    if start > until:
+    again = {d for d in again if d in loaded and d <= until}  # a hole runs as a hole
+    if not holes and not again:
         return [], set()
-    return date_range(start, until, max_days), {d for d in again if d <= until}
+    start = min([*holes, *again])
+    days = (until - start).days + 1
+    if days > max_days:
+        why = "never loaded successfully with this pipeline config"
+        fix = "load the oldest dates first with --start/--end"
+        if start in again:
+            why, fix = "in the lookback", "give a smaller --lookback"
+        raise UsageError(
+            f"--catchup: {start}..{until} is {days} days, more than --max-days {max_days} "
+            f"(the first date to load, {start}, is {why}); raise --max-days, or {fix}"
+        )
+    return date_range(start, until, max_days), again
 
 
 @dataclass(frozen=True)
@@ -131,12 +165,14 @@ def loaded_dates(ledger: Ledger, pipeline: str, fingerprint: str) -> set[date]:
     return {r[0] for r in rows.collect() if r[0] is not None}
 
 
-def last_loaded_date(ledger: Ledger, pipeline: str) -> date | None:
-    """The latest date with a successful load of the pipeline (any config)."""
+def loaded_span(ledger: Ledger, pipeline: str) -> tuple[date, date] | None:
+    """The first and the last date with a successful load of the pipeline (any
+    config), or None when it was never loaded."""
     runs = _load_runs(ledger, pipeline)
     if runs is None:
         return None
-    return runs.agg(F.max("logical_date")).first()[0]
+    first, last = runs.agg(F.min("logical_date"), F.max("logical_date")).first()
+    return None if first is None else (first, last)
 
 
 # ---------------------------------------------------------------- failure injection

@@ -6,7 +6,10 @@
   insert" (the ``ON CONFLICT DO NOTHING`` pattern), optionally restricted to
   a set of partition values so only those partitions are read;
 - :func:`materialize` / :func:`release` hold a frame that several actions
-  and a MERGE read, computed once.
+  and a MERGE read, computed once;
+- :func:`append_once_options` makes an append that must happen once (ledger
+  and quality rows) a Delta idempotent write, so a retry after a commit that
+  landed (its acknowledgement lost) is skipped instead of appending twice.
 
 Conditions are built from Column expressions over validated identifiers,
 never from SQL text.
@@ -14,6 +17,8 @@ never from SQL text.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -59,6 +64,24 @@ def release(df: DataFrame | None) -> None:
         df._jdf.queryExecution().analyzed().rdd().unpersist(False)
     except Exception as exc:  # not the materialized frame itself: its rows stay held
         log.warning("rows not released (not a frame from materialize()): %s", exc)
+
+
+def append_once_options(kind: str, label: str, rows: Iterable[Sequence[Any]]) -> dict[str, str]:
+    """Writer options (``txnAppId``, ``txnVersion``) that make an append of ``rows`` happen once.
+
+    Delta skips a write whose ``txnVersion`` is not above the last one it
+    recorded for its ``txnAppId``. The app id here is ``kind:label:digest``:
+    ``label`` (cut to 64 characters) says what is written, the digest (128
+    bits of SHA-256) covers every value of every row. So the same rows
+    written again - a retry after a commit that landed but whose
+    acknowledgement was lost - are skipped, while two different writes never
+    share an app id, even when they reuse a run id (``$LAKEHOUSE_RUN_ID``):
+    their rows differ (times, attempt). Each app id serves one write, hence
+    ``txnVersion`` 0. Compute the options once, outside the retried function.
+    """
+    text = json.dumps([list(r) for r in rows], default=str, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+    return {"txnAppId": f"{kind}:{label[:64]}:{digest}", "txnVersion": "0"}
 
 
 @dataclass(frozen=True)

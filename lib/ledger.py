@@ -1,9 +1,14 @@
 """The run ledger: one row per job run in a Delta table (``<lake>/_ops/runs``).
 
-A row is appended once, when the run ends, whatever the outcome. Appends are
-blind (they read nothing), so concurrent writers do not conflict in Delta;
-the first write creates the table, and a race between two first writers is
-retried. The same row, as one JSON object, is the job's last line on stdout.
+A row is appended once, when the run ends, whatever the outcome. Appends read
+no data, so concurrent writers do not conflict in Delta; the first write
+creates the table, and a race between two first writers is retried. Each
+append is a Delta idempotent write (``txnAppId`` made of the first record's
+run id and a digest of every record, ``txnVersion`` 0): an append retried
+after its commit landed (the acknowledgement lost), or the same records
+appended again, is skipped by Delta instead of written twice; different
+records always get an app id of their own. The same row, as one JSON object,
+is the job's last line on stdout.
 """
 
 from __future__ import annotations
@@ -167,17 +172,28 @@ class Ledger:
         self.append_many([record])
 
     def append_many(self, records: list[RunRecord]) -> None:
-        """Append finished records in one commit (a backfill's dates loaded together)."""
+        """Append finished records in one commit (a backfill's dates loaded together).
+
+        Retried on Delta conflicts; an idempotent write, so a retry (or a
+        second call with the same records) whose commit already landed is
+        skipped rather than appending the rows twice.
+        """
         if not records:
             return
         if any(r.status == "running" or r.ended_at is None for r in records):
             raise ValueError("finish() the record before appending it")
 
+        from lib.delta_io import append_once_options
+
+        rows = [r.as_row() for r in records]
+        # the same records appended again (a retry after a landed commit) are skipped
+        once = append_once_options("ledger", records[0].run_id, rows)
+
         def write() -> None:
             self._create_if_missing()
-            rows = [r.as_row() for r in records]
             df = self.spark.createDataFrame(rows, LEDGER_SCHEMA).coalesce(1)
-            df.write.format("delta").mode("append").option("mergeSchema", "true").save(self.path)
+            writer = df.write.format("delta").mode("append").option("mergeSchema", "true")
+            writer.options(**once).save(self.path)
 
         retry(write, self.backoff)
 

@@ -30,7 +30,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -63,6 +63,7 @@ from lib.events import DETAIL, MISSING, RAW_VALUE, REASON, WRONG_TYPE, parse_eve
 from lib.events import required_fields as event_required_fields
 from lib.quality import (
     QUALITY_REASON,
+    HistoryOf,
     QualityReport,
     RuleSet,
     history_for,
@@ -988,19 +989,39 @@ def _day_end(day: date) -> datetime:
 
 
 def _quality_history(
-    spark: SparkSession, settings: Settings, pipeline: Pipeline, days: Sequence[date]
-) -> dict[date, list[int]]:
-    """Rows checked by earlier successful loads, newest first, per date being loaded."""
+    spark: SparkSession,
+    settings: Settings,
+    pipeline: Pipeline,
+    days: Sequence[date],
+    published: Callable[[date, QualityReport], bool],
+) -> HistoryOf | None:
+    """Rows checked by earlier successful loads, newest first, per date being loaded.
+
+    A date's history is what the ledger would hold had the dates of the group
+    been loaded one at a time, in date order: the counts of the group's
+    earlier dates that ``published`` says are written (newest first; they
+    replace older runs of those dates), then the ledger's. None without a
+    ``row_count_change`` rule.
+    """
     window = max_window(pipeline.quality)
-    if not window or not DeltaTable.isDeltaTable(spark, settings.ledger_path):
-        return {}
-    recent = recent_checked_counts(
-        spark.read.format("delta").load(settings.ledger_path),
-        job="batch_load",
-        pipeline=pipeline.name,
-        limit=window + len(days),
-    )
-    return {d: history_for(recent, d, window) for d in days}
+    if not window:
+        return None
+    recent: list[tuple[date | None, int]] = []
+    if DeltaTable.isDeltaTable(spark, settings.ledger_path):
+        recent = recent_checked_counts(
+            spark.read.format("delta").load(settings.ledger_path),
+            job="batch_load",
+            pipeline=pipeline.name,
+            limit=window + len(days),
+        )
+
+    def history(day: date, earlier: Mapping[date, QualityReport]) -> list[int]:
+        loaded = [(d, r.rows_checked) for d, r in sorted(earlier.items()) if published(d, r)]
+        replaced = {d for d, _ in loaded}
+        runs = [*reversed(loaded), *[(d, n) for d, n in recent if d not in replaced]]
+        return history_for(runs, day, window)
+
+    return history
 
 
 def _record_of(day: SparkColumn, frames: Mapping[date, SourceFrame]) -> SparkColumn:
@@ -1168,19 +1189,25 @@ def load_dates(
         where = ", ".join(f.location for f in frames.values())
         check_schema(spark, pipeline, target, with_audit(prepared, run_col), extra, where)
 
+        empties_day = silver.mode == "replace_partition" or silver.delete_missing
+
+        def published(day: date, report: QualityReport) -> bool:
+            """Whether ``day`` ends written, a successful load (as decided below)."""
+            kept = stats[day].get(None, 0) - report.rows_dropped - report.rows_quarantined
+            return not dry_run and not report.gate_failed and (kept > 0 or not empties_day)
+
         reports: dict[date, QualityReport] = {}
         if rules:
             reports = rules.evaluate(
                 prepared,
                 group_by=[LOGICAL_DATE],
-                history=_quality_history(spark, settings, pipeline, list(stats)),
+                history=_quality_history(spark, settings, pipeline, list(stats), published),
                 # a date's source is judged as of the end of that date, not today
                 now={d: _day_end(d) for d in stats},
             )
         valid: dict[date, int] = {}
         duplicates: dict[date, int] = {}
         refused: dict[date, dict[str, int]] = {}
-        empties_day = silver.mode == "replace_partition" or silver.delete_missing
         writing: list[date] = []
         for day, by_reason in stats.items():
             by_reason = dict(by_reason)

@@ -23,7 +23,7 @@ Public API, usable outside the jobs::
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from functools import reduce
@@ -40,6 +40,8 @@ from lib.ddl import DdlError, parse_columns
 from lib.durations import human_seconds
 from lib.errors import ConfigError, QualityGateError
 
+# a group's row_count_change history from its key and the reports of the groups before it
+HistoryOf = Callable[[Any, Mapping[Any, "QualityReport"]], Sequence[int]]
 ROW_KINDS = frozenset({"not_null", "unique", "accepted_values", "range", "regex", "expression"})
 DATASET_KINDS = frozenset({"row_count", "row_count_change", "schema", "freshness_of_source"})
 QUALITY_REASON = "quality"  # the reason quarantined rows carry
@@ -417,13 +419,16 @@ class RuleSet:
         flagged: DataFrame,
         group_by: Sequence[str] = (),
         *,
-        history: Mapping[Any, Sequence[int]] | Sequence[int] | None = None,
+        history: Mapping[Any, Sequence[int]] | Sequence[int] | HistoryOf | None = None,
         now: datetime | Mapping[Any, datetime] | None = None,
     ) -> dict[Any, QualityReport]:
         """Reports per group (key: the group's value, or None without ``group_by``).
 
         ``history``: row counts of earlier successful runs, newest first
-        (per group, or one list for all), for ``row_count_change``.
+        (per group, or one list for all), for ``row_count_change``; or a
+        function of a group's key and the reports of the groups before it,
+        called in key order (a grouped load: a date's history holds the
+        earlier dates of the group that pass, see lib/loads).
         ``now``: the clock of ``freshness_of_source`` (per group, or one for
         all; default: the wall clock).
         """
@@ -436,8 +441,13 @@ class RuleSet:
             groups = {None: None}
         samples = self._samples(flagged, group_by, groups)
         reports: dict[Any, QualityReport] = {}
-        for key, agg in groups.items():
-            past = history.get(key, ()) if isinstance(history, Mapping) else (history or ())
+        for key, agg in sorted(groups.items()) if callable(history) else groups.items():
+            if callable(history):
+                past = history(key, reports)
+            elif isinstance(history, Mapping):
+                past = history.get(key, ())
+            else:
+                past = history or ()
             clock = (now.get(key) if isinstance(now, Mapping) else now) or wall
             reports[key] = self._report(flagged.schema, agg, samples.get(key, {}), past, clock)
         return reports
@@ -654,16 +664,24 @@ def result_rows(
 
 
 def write_results(spark: SparkSession, path: str, rows: Sequence[tuple]) -> None:
-    """Append result rows to the quality table (one blind append; creation race-safe)."""
+    """Append result rows to the quality table (one append; creation race-safe).
+
+    An idempotent write (``txnAppId`` from the first row's job, run id and
+    logical date and a digest of every row, ``txnVersion`` 0): a retry after
+    a commit that landed, or the same rows written again, is skipped.
+    """
     if not rows:
         return
-    from lib.delta_io import ensure_table
+    from lib.delta_io import append_once_options, ensure_table
     from lib.retry import Backoff, retry
+
+    run_id, job, _, day = rows[0][:4]
+    once = append_once_options("quality", f"{job}:{run_id}:{day}", rows)
 
     def append() -> None:
         ensure_table(spark, path, QUALITY_SCHEMA, properties={"delta.appendOnly": "true"})
         frame = spark.createDataFrame(list(rows), QUALITY_SCHEMA).coalesce(1)
-        frame.write.format("delta").mode("append").save(path)
+        frame.write.format("delta").mode("append").options(**once).save(path)
 
     retry(append, Backoff(attempts=5, base_delay=0.2, max_delay=5.0))
 

@@ -116,12 +116,35 @@ def test_date_range_and_its_limits():
 
 
 def test_catchup_range_covers_the_gap_and_the_lookback():
-    dates, again = catchup_range(date(2026, 3, 3), date(2026, 3, 5), 2, 400)
+    loaded = {date(2026, 3, d) for d in (1, 2, 3)}
+    span = (D1, date(2026, 3, 3))
+    dates, again = catchup_range(span, loaded, date(2026, 3, 5), 2, 400)
     assert dates == [date(2026, 3, d) for d in (2, 3, 4, 5)]
     assert again == {date(2026, 3, 2), date(2026, 3, 3)}
-    assert catchup_range(date(2026, 3, 5), date(2026, 3, 5), 0, 400) == ([], set())
+    assert catchup_range(
+        (D1, date(2026, 3, 5)), set(DAYS) | {date(2026, 3, 5)}, date(2026, 3, 5), 0, 400
+    ) == ([], set())
     with pytest.raises(UsageError, match="no successful load"):
-        catchup_range(None, D1, 1, 400)
+        catchup_range(None, set(), D1, 1, 400)
+
+
+def test_catchup_range_fills_the_holes_before_the_last_load():
+    """03-02 failed between two good loads: catch-up plans it, not only what follows 03-03."""
+    loaded = {D1, date(2026, 3, 3)}
+    dates, again = catchup_range((D1, date(2026, 3, 3)), loaded, date(2026, 3, 5), 1, 400)
+    assert dates == [date(2026, 3, d) for d in (2, 3, 4, 5)]
+    assert again == {date(2026, 3, 3)}
+    steps = plan(dates, loaded, force=False, again=again)
+    assert [s.day.day for s in steps if s.run] == [2, 3, 4, 5]
+    # loaded under another config only: a hole too; lookback 0 re-runs nothing loaded
+    dates, again = catchup_range((D1, date(2026, 3, 3)), {D1}, date(2026, 3, 3), 0, 400)
+    assert dates == [date(2026, 3, 2), date(2026, 3, 3)] and again == set()
+    # --max-days counts from the first date to run, and says what to do
+    with pytest.raises(UsageError, match=r"2026-03-02.*--max-days 3.*--start/--end"):
+        catchup_range((D1, date(2026, 3, 3)), loaded, date(2026, 3, 5), 1, 3)
+    assert catchup_range(
+        (D1, date(2026, 3, 3)), loaded | {date(2026, 3, 2)}, date(2026, 3, 5), 1, 3
+    )[0] == [date(2026, 3, d) for d in (3, 4, 5)]
 
 
 def test_plan_skips_loaded_dates_unless_forced():
@@ -234,6 +257,37 @@ def test_a_failed_quality_gate_fails_its_date_alone_with_exit_3_and_no_retry(spa
     assert [x for x in bf.loads(spark) if x[0] == DAYS[1]] == [(DAYS[1], 1, "failed", 3)]
 
 
+def test_row_count_change_in_a_group_gives_the_verdicts_of_dates_loaded_one_at_a_time(spark, bf):
+    """Each date of a group is compared with the earlier dates of the group that pass."""
+    change = {"rule": "row_count_change", "max_ratio": 0.5, "window": 2, "on_fail": "fail"}
+    bf.configure(quality=[change])
+    bf.land(*DAYS)
+    # 4 rows; 9 (+125% of 4: fails); 7 (+75% of 4 alone, +8% if the failed 9 counted:
+    # fails); 5 (+25% of 4: passes)
+    for day, n in zip(DAYS, (4, 9, 7, 5), strict=True):
+        bf.replace_day(day, day_rows(day, n))
+
+    def verdicts(group: str):
+        code, record, _ = bf.run(
+            "--start", "2026-03-01", "--end", "2026-03-04", "--group-days", group, "--parallel", "1"
+        )
+        codes = {r["date"]: r["exit_code"] for r in record["details"]["results"]}
+        return code, codes, bf.comparable(spark).collect()
+
+    alone = verdicts("1")
+    assert alone[:2] == (
+        3,
+        {"2026-03-01": 0, "2026-03-02": 3, "2026-03-03": 3, "2026-03-04": 0},
+    )
+    shutil.rmtree(bf.lake / "silver")
+    shutil.rmtree(bf.lake / "_ops")
+    shutil.rmtree(bf.lake / "quarantine", ignore_errors=True)
+    grouped = verdicts("4")
+    assert grouped[:2] == alone[:2], f"grouped {grouped[1]} vs one at a time {alone[1]}"
+    assert grouped[2] == alone[2]
+    assert {r.order_id[:4] for r in grouped[2]} == {"0301", "0304"}
+
+
 def test_a_transient_failure_is_retried_with_growing_delays(spark, bf, monkeypatch):
     bf.land(*DAYS[:2])
     monkeypatch.setenv("LAKEHOUSE_INJECT_FAILURES", "2026-03-02=transient:2")
@@ -287,6 +341,22 @@ def test_catchup_fills_exactly_the_gap_plus_the_lookback(spark, bf):
     ran = [r["date"] for r in record["details"]["results"]]
     assert ran == ["2026-03-02", "2026-03-03", "2026-03-04"]  # lookback 1 re-runs 03-02
     assert bf.silver(spark).count() == 12
+
+
+def test_catchup_fills_a_hole_left_before_the_last_loaded_date(spark, bf, monkeypatch):
+    bf.land(*DAYS)
+    code, record, _ = bf.run("--catchup", "--until", "2026-03-04")
+    assert code == 2 and "no successful load" in record["error_message"]
+    monkeypatch.setenv("LAKEHOUSE_INJECT_FAILURES", "2026-03-02=permanent")
+    assert bf.run("--start", "2026-03-01", "--end", "2026-03-03")[0] == 1  # 03-02 failed for good
+    monkeypatch.delenv("LAKEHOUSE_INJECT_FAILURES")
+    code, record, _ = bf.run("--catchup", "--until", "2026-03-04")
+    assert code == 0
+    ran = [r["date"] for r in record["details"]["results"]]
+    assert ran == ["2026-03-02", "2026-03-03", "2026-03-04"], ran  # the hole, lookback, new
+    assert bf.silver(spark).count() == 12
+    code, record, _ = bf.run("--catchup", "--until", "2026-03-04", "--lookback", "0")
+    assert code == 0 and record["details"]["to_run"] == 0  # nothing left to fill
 
 
 def test_force_reruns_every_date_and_changes_nothing(spark, bf):

@@ -1,4 +1,5 @@
-"""The run ledger: rows as documented, JSON line equal to the row, concurrent appenders."""
+"""The run ledger: rows as documented, JSON line equal to the row, concurrent appenders,
+appends retried after a landed commit written once."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import threading
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from delta.tables import DeltaTable
+from pyspark.sql.readwriter import DataFrameWriter
 
+from lib.errors import TransientError
 from lib.ledger import LEDGER_SCHEMA, Ledger, RunRecord, new_run_id
 
 T0 = datetime(2026, 11, 25, 6, 0, tzinfo=timezone.utc)
@@ -117,3 +121,51 @@ def test_racing_creators_of_a_new_ledger_all_get_their_row(spark, tmp_path):
         for t in threads:
             t.join()
         assert not errors and ledger.read().count() == 3
+
+
+def lose_the_first_ack(monkeypatch) -> list[int]:
+    """Every save commits; the first then fails as if its acknowledgement were lost."""
+    real_save = DataFrameWriter.save
+    lost: list[int] = []
+
+    def save(self, *args, **kwargs):
+        real_save(self, *args, **kwargs)
+        if not lost:
+            lost.append(1)
+            raise TransientError("the commit landed but its acknowledgement was lost")
+
+    monkeypatch.setattr(DataFrameWriter, "save", save)
+    return lost
+
+
+def commits(spark, path: str) -> int:
+    return DeltaTable.forPath(spark, path).history().count()
+
+
+def test_an_append_retried_after_its_commit_landed_writes_the_rows_once(
+    spark, settings, monkeypatch
+):
+    ledger = Ledger(spark, settings.ledger_path)
+    ledger.append(finished())  # the table exists: every commit below is an append
+    before = commits(spark, settings.ledger_path)
+    batch = [finished(pipeline="orders", logical_date=date(2026, 11, d)) for d in (23, 24)]
+    lost = lose_the_first_ack(monkeypatch)
+    ledger.append_many(batch)  # committed, "failed", retried
+    monkeypatch.undo()
+    assert lost, "the first save did not run"
+    ids = [r.run_id for r in ledger.read().collect()]
+    assert sorted(ids.count(r.run_id) for r in batch) == [1, 1], f"appended twice: {ids}"
+    assert commits(spark, settings.ledger_path) == before + 1
+
+    ledger.append_many(batch)  # the same records again (a retry one level up): skipped
+    assert ledger.read().count() == 3
+    assert commits(spark, settings.ledger_path) == before + 1, "the same records made a commit"
+
+    # different records always land: new run ids, or a reused one (LAKEHOUSE_RUN_ID)
+    # in another record (here its next attempt)
+    reused = finished(attempt=2)
+    reused.run_id = batch[0].run_id
+    ledger.append_many([finished()])
+    ledger.append_many([reused])
+    assert ledger.read().count() == 5
+    assert commits(spark, settings.ledger_path) == before + 3

@@ -25,6 +25,7 @@ from lib.quality import (
     result_rows,
     write_results,
 )
+from tests.test_ledger import commits, lose_the_first_ack
 
 SCHEMA = T.StructType(
     [
@@ -307,6 +308,23 @@ def test_grouped_evaluation_reports_each_group_apart(spark):
     assert reports["a"].results[0].samples == ('{"order_id":"o2"}',)
 
 
+def test_a_history_function_sees_the_reports_of_the_groups_before_it(spark):
+    """Groups in key order, each history built from the verdicts of the ones before."""
+    df = orders(spark).withColumn("day", F.when(F.col("order_id") <= "o3", "b").otherwise("a"))
+    rules = RuleSet([rule("row_count_change", "fail", max_ratio=0.5, window=2)])
+    seen = []
+
+    def history(key, earlier):
+        seen.append((key, sorted(earlier)))
+        return [r.rows_checked for _, r in sorted(earlier.items(), reverse=True)]
+
+    reports = rules.evaluate(rules.flag(df, group_by=["day"]), group_by=["day"], history=history)
+    assert seen == [("a", []), ("b", ["a"])]
+    assert not reports["a"].gate_failed  # 1 row, nothing to compare with
+    assert reports["b"].gate_failed  # 3 rows vs 1: +200%
+    assert reports["b"].results[0].detail == "3 rows, +200% vs the average 1 of the last 1 runs"
+
+
 def test_results_land_in_the_quality_table(spark, settings):
     ranged = [rule("range", "quarantine", column="amount", min=0)]
     _, _, report = check(orders(spark), ranged, keys=["order_id"])
@@ -330,3 +348,42 @@ def test_results_land_in_the_quality_table(spark, settings):
         False,
     )
     assert got.samples == ['{"order_id":"o2"}'] and got.level == "row"
+
+
+def test_results_retried_after_their_commit_landed_are_written_once(spark, settings, monkeypatch):
+    rules = [
+        rule("range", "quarantine", column="amount", min=0),
+        rule("not_null", columns=["customer_id"]),
+    ]
+    _, _, report = check(orders(spark), rules, keys=["order_id"])
+    path = settings.path("_ops", "quality")
+
+    def rows(run_id: str, day: date = date(2026, 3, 2)) -> list[tuple]:
+        return result_rows(
+            report,
+            run_id=run_id,
+            job="batch_load",
+            pipeline="orders",
+            logical_date=day,
+            checked_at=NOW,
+        )
+
+    def stored(run_id: str) -> int:
+        return spark.read.format("delta").load(path).where(F.col("run_id") == run_id).count()
+
+    write_results(spark, path, rows("r0"))  # the table exists: every commit below is an append
+    before = commits(spark, path)
+    lost = lose_the_first_ack(monkeypatch)
+    write_results(spark, path, rows("r1"))  # committed, "failed", retried
+    monkeypatch.undo()
+    assert lost, "the first save did not run"
+    assert stored("r1") == 2, f"{stored('r1')} rows for 2 rules: appended twice"
+    assert commits(spark, path) == before + 1
+
+    write_results(spark, path, rows("r1"))  # the same rows again: skipped
+    assert stored("r1") == 2 and commits(spark, path) == before + 1
+
+    write_results(spark, path, rows("r2"))  # another run
+    write_results(spark, path, rows("r1", date(2026, 3, 3)))  # the same run, another date
+    assert stored("r2") == 2 and stored("r1") == 4
+    assert commits(spark, path) == before + 3
