@@ -1,8 +1,10 @@
 """Stream a pipeline's Kafka topic into its bronze Delta table, exactly once.
 
 Streaming (Structured Streaming, checkpointed). Input: the pipeline's Kafka
-topic (``source.kafka``). Output: the bronze table (``bronze.table``, one row
-per key and day, partitioned by ``partition_by``, with Kafka metadata) and
+topic (``source.kafka``). Output: the bronze table (``bronze.table``, each
+Kafka offset at most once, keys unique within the watermark delay or, with
+``bronze.dedup: keys``, over a look-back of days; partitioned by
+``partition_by``, with Kafka metadata) and
 the pipeline's quarantine table (events that are not JSON, miss a required
 field, have a wrongly typed value, or arrive after the watermark). Every
 micro-batch is logged; the run's totals and per-batch metrics go to the
@@ -102,12 +104,17 @@ def run(ctx: JobContext) -> Outcome:
 
     def start():
         if not opened:  # first start, once the broker answers: the checkpoint, then tables
-            info = guard.open(describe(ctx.spark, kafka, kafka.bootstrap_servers or ""))
+            info = guard.open(
+                describe(ctx.spark, kafka, kafka.bootstrap_servers or ""),
+                written_offsets=sink.written_offsets,
+            )
             opened.append(info)
-            sink.watermark_floor_ms = info.watermark_floor_ms
+            sink.use_checkpoint(info)
+            sink.on_first_write = guard.mark_written
         if not tables:
             sink.ensure_tables()
             tables.append(True)
+        sink.maybe_replayed = guard.pending_batch()
         return (
             ingest_writer(read_kafka(ctx.spark, kafka, opened[0].starting_offsets), pipeline, sink)
             .option("checkpointLocation", checkpoint_path)

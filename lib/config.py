@@ -276,10 +276,34 @@ class StreamSettings:
 
 @dataclass(frozen=True)
 class BronzeTable:
-    """The raw, deduplicated events table."""
+    """The raw, deduplicated events table.
+
+    ``dedup`` says what makes a bronze row unique:
+
+    - ``watermark`` (default): each micro-batch is one Delta idempotent
+      append (``txnAppId`` = the checkpoint's id, ``txnVersion`` = the batch
+      id), so a replayed batch writes nothing twice; events are unique by key
+      within the watermark delay (``dropDuplicatesWithinWatermark``). A key
+      re-sent later than that is a second row.
+    - ``keys``: each micro-batch is a MERGE insert-if-absent on the keys over
+      the batch's days and ``key_lookback`` before them: a key re-sent up to
+      that long after its first day's end is not added again; one re-sent
+      later is.
+    """
 
     table: str = field(metadata=field_meta(check=check_table_name))
     path: str | None = None
+    dedup: Literal["watermark", "keys"] = "watermark"
+    key_lookback: Duration = Duration.parse("1d")  # noqa: RUF009 - immutable
+
+    def __post_init__(self) -> None:
+        if self.key_lookback.seconds % 86400:
+            raise KeyProblem("key_lookback", "must be whole days (bronze partitions are days)")
+
+    @property
+    def lookback_days(self) -> int:
+        """``key_lookback`` in partitions (days)."""
+        return int(self.key_lookback.seconds // 86400)
 
 
 @dataclass(frozen=True)

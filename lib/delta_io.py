@@ -22,6 +22,7 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import reduce
 from typing import Any
 
@@ -152,23 +153,35 @@ def insert_if_absent(
     *,
     partition_column: str | None = None,
     partition_values: Iterable[Any] = (),
+    lookback_days: int = 0,
 ) -> MergeResult:
     """Insert the source rows whose keys are not in the target yet.
 
     With ``partition_column``, the condition also requires the same partition
     and limits the target to ``partition_values`` (a literal list), so Delta
     reads only those partitions and loads of other days do not conflict.
+    With ``lookback_days`` (date partitions), a key also matches a target row
+    up to that many days before its own, so a copy that lands on a later
+    day than the original is not inserted again; those days are read too.
     """
     condition = key_condition(keys)
     if partition_column is not None:
         values = sorted(set(partition_values))
         if not values:
             return MergeResult()
-        condition = (
-            condition
-            & (_col("t", partition_column) == _col("s", partition_column))
-            & _col("t", partition_column).isin(values)
-        )
+        if lookback_days:  # a key matches on its own day or up to lookback_days before it
+            days = sorted({d - timedelta(days=i) for d in values for i in range(lookback_days + 1)})
+            condition = (
+                condition
+                & (_col("t", partition_column) <= _col("s", partition_column))
+                & _col("t", partition_column).isin(days)
+            )
+        else:
+            condition = (
+                condition
+                & (_col("t", partition_column) == _col("s", partition_column))
+                & _col("t", partition_column).isin(values)
+            )
     metrics = (
         DeltaTable.forPath(spark, path)
         .alias("t")
@@ -177,6 +190,28 @@ def insert_if_absent(
         .execute()
     )
     return _merge_result(metrics)
+
+
+def idempotent_append(source: DataFrame, path: str, app_id: str, version: int) -> None:
+    """Append ``source`` as Delta's idempotent write ``(app_id, version)``.
+
+    Delta skips the write when the table already recorded a version at or
+    above ``version`` for ``app_id`` (a replayed micro-batch): blind appends
+    never conflict, and a retry after a commit that landed adds nothing.
+    Whether a commit was made shows in :func:`table_version` before and after.
+    """
+    (
+        source.write.format("delta")
+        .mode("append")
+        .option("txnAppId", app_id)
+        .option("txnVersion", str(version))
+        .save(path)
+    )
+
+
+def table_version(spark: SparkSession, path: str) -> int:
+    """The latest commit version of the Delta table at ``path``."""
+    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
 
 
 def _merge_result(metrics: DataFrame | None) -> MergeResult:

@@ -5,11 +5,14 @@ Exactly once is three things together:
 1. a replayable source: Kafka offsets live in the query's checkpoint;
 2. deduplication: an event-time watermark and ``dropDuplicatesWithinWatermark``
    on the pipeline's keys (bounded state);
-3. an idempotent sink: every micro-batch is written with MERGE
-   insert-if-absent (bronze on the keys, quarantine on topic/partition/offset),
-   so a batch replayed after a crash, or a key that comes back on the same
-   day after its dedup state expired, never adds a row twice (the MERGE
-   reads only the batch's days: a copy landing on a later day is not caught).
+3. an idempotent sink: bronze gets one Delta idempotent append per
+   micro-batch (``txnAppId`` = the checkpoint's app id, ``txnVersion`` = the
+   batch id), so a batch replayed after a crash writes nothing twice
+   (``bronze.dedup: watermark``, the default); or, with ``bronze.dedup:
+   keys``, a MERGE insert-if-absent on the keys over the batch's days and
+   ``bronze.key_lookback`` days before them, so a key that comes back after
+   its dedup state expired is not added again within that horizon.
+   Quarantine is a MERGE insert-if-absent on topic/partition/offset.
 
 The plan is a union of two branches over the same Kafka rows: ``kept`` (the
 valid events that survive the watermark and the dedup) and ``seen`` (every
@@ -31,13 +34,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
 from lib import fs
 from lib.config import KafkaSource, Pipeline, Settings
-from lib.delta_io import ensure_table, insert_if_absent
+from lib.delta_io import ensure_table, idempotent_append, insert_if_absent, table_version
 from lib.errors import ConfigError, QualityGateError, TransientError, is_transient, one_line
 from lib.events import (
     DETAIL,
@@ -225,6 +229,14 @@ class BronzeSink:
         self.limit: int | None = None  # close after this many batches (--max-batches)
         # the old checkpoint's watermark after a reset (CheckpointInfo.watermark_floor_ms)
         self.watermark_floor_ms = 0
+        self.dedup = pipeline.bronze.dedup
+        self.lookback_days = pipeline.bronze.lookback_days
+        self.app_id: str | None = None  # txnAppId of bronze appends (CheckpointInfo.app_id)
+        self.maybe_replayed: int | None = None  # the batch Spark logged but did not commit
+        # a replay (--replay-from): {topic: {partition: offset}} below which bronze may hold rows
+        self.rewrite_until: dict[str, dict[str, int]] | None = None
+        # called once, before the first write of this run (CheckpointGuard.mark_written)
+        self.on_first_write: Callable[[], None] | None = None
         # row rules per micro-batch (dataset rules judge whole loads: batch_load)
         self.rules = RuleSet(
             [r for r in pipeline.quality if r.rule in ROW_KINDS],
@@ -235,6 +247,28 @@ class BronzeSink:
         self.failed_quality: QualityReport | None = None  # the batch a `fail` rule stopped
         self._pending_quality: QualityReport | None = None
         self.failure: Exception | None = None  # a quality gate that stopped the stream
+
+    def use_checkpoint(self, info: CheckpointInfo) -> None:
+        """Write for this checkpoint: its app id, carried watermark and replay bound."""
+        self.app_id = info.app_id
+        self.watermark_floor_ms = info.watermark_floor_ms
+        self.rewrite_until = info.rewrite_until
+
+    def written_offsets(self) -> dict[str, dict[str, int]]:
+        """{topic: {partition: last offset + 1}} of the rows bronze holds (before a replay)."""
+        if not DeltaTable.isDeltaTable(self.spark, self.bronze_path):
+            return {}
+        rows = (
+            self.spark.read.format("delta")
+            .load(self.bronze_path)
+            .groupBy("kafka_topic", "kafka_partition")
+            .agg(F.max("kafka_offset").alias("last"))
+            .collect()
+        )
+        out: dict[str, dict[str, int]] = {}
+        for row in rows:
+            out.setdefault(row.kafka_topic, {})[str(row.kafka_partition)] = int(row["last"]) + 1
+        return out
 
     def ensure_tables(self) -> None:
         """Create bronze and quarantine before the first batch needs them."""
@@ -395,18 +429,17 @@ class BronzeSink:
                 valid,
             )
 
+        if self.on_first_write is not None and kept_rows:
+            self.on_first_write()
+            self.on_first_write = None
         clock = time.monotonic()
         if kept_rows:
-            merged = insert_if_absent(
-                self.spark,
-                self.bronze_path,
-                df.filter(publish).transform(bronze_projection, p.columns, p.partition_by),
-                p.keys,
-                partition_column=p.partition_by,
-                partition_values=kept_days,
+            rows = df.filter(publish).transform(bronze_projection, p.columns, p.partition_by)
+            to_publish = kept_rows - moved - metrics.quality_dropped
+            metrics.bronze_inserted = self._write_bronze(
+                rows, batch_id, kept_days, metrics.offsets, to_publish
             )
-            metrics.bronze_inserted = merged.inserted
-            metrics.phases_s["bronze_merge"] = round(time.monotonic() - clock, 3)
+            metrics.phases_s["bronze_write"] = round(time.monotonic() - clock, 3)
         metrics.duplicates = valid - metrics.bronze_inserted - moved - metrics.quality_dropped
 
         reasons = [r for r in metrics.by_reason if r != QUALITY_REASON]
@@ -438,6 +471,66 @@ class BronzeSink:
             metrics.quarantined = merged.inserted
             metrics.phases_s["quarantine_merge"] = round(time.monotonic() - clock, 3)
         return metrics
+
+    def _write_bronze(
+        self,
+        rows: DataFrame,
+        batch_id: int,
+        days: set[Any],
+        offsets: dict[str, list[int]],
+        to_publish: int,
+    ) -> int:
+        """Write one micro-batch's rows to bronze; returns the rows added.
+
+        ``keys``: MERGE insert-if-absent on the keys over the batch's days and
+        the look-back. ``watermark``: one idempotent append per batch id; a
+        batch Spark may be running again (the one it had logged but not
+        committed) checks the table version to tell whether it was skipped;
+        during a replay of offsets bronze may hold already (``--replay-from``),
+        a MERGE on the Kafka offsets instead.
+        """
+        p = self.pipeline
+        if self.dedup == "keys":
+            return insert_if_absent(
+                self.spark,
+                self.bronze_path,
+                rows,
+                p.keys,
+                partition_column=p.partition_by,
+                partition_values=days,
+                lookback_days=self.lookback_days,
+            ).inserted
+        if self._overlaps_written(offsets):
+            return insert_if_absent(
+                self.spark,
+                self.bronze_path,
+                rows,
+                list(KAFKA_COLUMNS[:3]),
+                partition_column=p.partition_by,
+                partition_values=days,
+            ).inserted
+        if self.app_id is None:
+            raise RuntimeError("the bronze sink has no transaction app id (checkpoint not open)")
+        if batch_id != self.maybe_replayed:
+            idempotent_append(rows, self.bronze_path, self.app_id, batch_id)
+            return to_publish
+        before = table_version(self.spark, self.bronze_path)
+        idempotent_append(rows, self.bronze_path, self.app_id, batch_id)
+        if table_version(self.spark, self.bronze_path) == before:
+            log.info("batch %d was written before (a replay): Delta skipped its append", batch_id)
+            return 0
+        return to_publish
+
+    def _overlaps_written(self, offsets: dict[str, list[int]]) -> bool:
+        """Whether the batch holds offsets below bronze's high-water mark at a replay."""
+        if not self.rewrite_until:
+            return False
+        for name, (lo, _hi) in offsets.items():
+            topic, _, part = name.rpartition("[")
+            until = self.rewrite_until.get(topic, {}).get(part.rstrip("]"))
+            if until is not None and lo < until:
+                return True
+        return False
 
     def totals(self) -> dict[str, Any]:
         """Sums over the batches of this run, for the ledger row and the summary."""
@@ -499,6 +592,12 @@ class CheckpointInfo:
     created: bool
     archived: str | None = None
     start: dict[str, Any] | None = None  # see CheckpointGuard: carried offsets or a replay
+    app_id: str | None = None  # txnAppId of bronze's idempotent appends
+
+    @property
+    def rewrite_until(self) -> dict[str, dict[str, int]] | None:
+        """After ``--replay-from``: offsets below which bronze already held rows."""
+        return (self.start or {}).get("rewrite_until")
 
     @property
     def starting_offsets(self) -> str | None:
@@ -596,24 +695,43 @@ class CheckpointGuard:
             )
         return None
 
-    def open(self, kafka: KafkaView | None = None, now: datetime | None = None) -> CheckpointInfo:
+    def open(
+        self,
+        kafka: KafkaView | None = None,
+        now: datetime | None = None,
+        written_offsets: Callable[[], dict[str, dict[str, int]]] | None = None,
+    ) -> CheckpointInfo:
         """Resume the checkpoint, or start one (new, or reset: archive the old one first).
 
         ``kafka`` is what the brokers say now (cluster id, partitions).
+        ``written_offsets`` tells, for a replay, the offsets bronze holds up to
+        (so the replay does not append them again).
+
+        Bronze's appends use the marker's ``bronze_app_id``: new with every
+        new checkpoint and whenever batch numbering starts again at 0 (the
+        unlogged start set aside), or Delta would skip every batch up to the
+        old id's last version in silence.
         """
         now = now or datetime.now(timezone.utc)
         stored = self.verify()
         if stored is not None:
             self._same_cluster(stored, kafka)
-            self._set_aside_unlogged_start(now)
+            changed = False
+            if self._set_aside_unlogged_start(now, stored) is not None:
+                stored["bronze_app_id"] = uuid.uuid4().hex  # numbering starts at 0 again
+                changed = True
             if kafka is not None and kafka.cluster_id and not stored.get("kafka_cluster_id"):
                 stored["kafka_cluster_id"] = kafka.cluster_id  # made before ids were kept
+                changed = True
+            if changed:
                 self._write_marker(stored)
+            checkpoint_id = stored.get("checkpoint_id", "unknown")
             return CheckpointInfo(
                 self.path,
-                stored.get("checkpoint_id", "unknown"),
+                checkpoint_id,
                 created=False,
                 start=stored.get("start"),
+                app_id=stored.get("bronze_app_id") or checkpoint_id,
             )
         archived = None
         start: dict[str, Any] | None = None
@@ -630,10 +748,14 @@ class CheckpointGuard:
             )
         elif self.replay_from is not None:
             start = {"starting_offsets": self.replay_from, "replay_from": self.replay_from}
+        replay = start is not None and start.get("replay_from") and not start.get("new_cluster")
+        if replay and written_offsets is not None:
+            start["rewrite_until"] = written_offsets()
         checkpoint_id = uuid.uuid4().hex
         body = {
             "pipeline": self.pipeline.name,
             "checkpoint_id": checkpoint_id,
+            "bronze_app_id": checkpoint_id,
             "created_at": now.isoformat(),
             "fingerprint": self.wanted,
             "kafka_cluster_id": kafka.cluster_id if kafka is not None else None,
@@ -642,8 +764,30 @@ class CheckpointGuard:
         self._write_marker(body)
         self.reset = False  # a restart after a transient failure resumes this new checkpoint
         return CheckpointInfo(
-            self.path, checkpoint_id, created=True, archived=archived, start=start
+            self.path,
+            checkpoint_id,
+            created=True,
+            archived=archived,
+            start=start,
+            app_id=checkpoint_id,
         )
+
+    def mark_written(self) -> None:
+        """Note in the marker, before the sink's first write, that this checkpoint writes:
+        from then on a checkpoint without an offset log is damaged, not unlogged."""
+        stored = self._stored() or {}
+        if not stored.get("written"):
+            stored["written"] = True
+            self._write_marker(stored)
+
+    def pending_batch(self) -> int | None:
+        """The batch Spark logged but did not commit: it runs that one again first."""
+        logged = self._batches("offsets")
+        if not logged:
+            return None
+        committed = self._batches("commits")
+        last = logged[-1]
+        return last if not committed or committed[-1] < last else None
 
     def _write_marker(self, body: dict[str, Any]) -> None:
         fs.write_text(self.spark, self.marker, json.dumps(body, indent=2, sort_keys=True) + "\n")
@@ -662,7 +806,13 @@ class CheckpointGuard:
     def _start_after_reset(self, kafka: KafkaView | None) -> dict[str, Any]:
         """Where the checkpoint that replaces this one starts (read before archiving it)."""
         if self.replay_from is not None:
-            return {"starting_offsets": self.replay_from, "replay_from": self.replay_from}
+            made_on = (self._stored() or {}).get("kafka_cluster_id")
+            moved = bool(kafka and kafka.cluster_id and made_on and made_on != kafka.cluster_id)
+            return {
+                "starting_offsets": self.replay_from,
+                "replay_from": self.replay_from,
+                "new_cluster": moved,  # bronze's offsets are another cluster's: no overlap
+            }
         commits = self._batches("commits")
         offsets = set(self._batches("offsets"))
         if not commits:  # nothing reached the sink: a new stream from starting_offsets
@@ -696,7 +846,7 @@ class CheckpointGuard:
             "watermark_floor_ms": floor,
         }
 
-    def _set_aside_unlogged_start(self, now: datetime) -> str | None:
+    def _set_aside_unlogged_start(self, now: datetime, stored: dict[str, Any]) -> str | None:
         """Move aside what a query killed before logging its first batch left behind.
 
         Spark writes ``offsets/0`` (a temporary file, then a rename) before batch
@@ -712,12 +862,16 @@ class CheckpointGuard:
         if self._batches("offsets"):
             return None
         committed = self._batches("commits")
-        if committed:
+        if committed or stored.get("written"):
+            what = (
+                f"committed batches ({len(committed)}, last {committed[-1]})"
+                if committed
+                else "written to bronze"
+            )
             raise ConfigError(
-                f"checkpoint {self.path} has committed batches ({len(committed)}, last "
-                f"{committed[-1]}) but no offset log: it is damaged (a partial restore or a "
-                "cleanup?); restore its offsets/ folder, or run with --reset-checkpoint "
-                "--replay-from earliest|latest"
+                f"checkpoint {self.path} has {what} but no offset log: it is damaged (a "
+                "partial restore or a cleanup?); restore its offsets/ folder, or run with "
+                "--reset-checkpoint --replay-from earliest|latest"
             )
         leftovers = [
             folder

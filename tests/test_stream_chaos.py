@@ -22,9 +22,10 @@ LAUNCHER = str(ROOT / "spark-submit.sh")
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
-def conf_for(tmp_path: Path, bootstrap: str, topic: str, **kafka) -> Path:
+def conf_for(tmp_path: Path, bootstrap: str, topic: str, dedup: str = "watermark", **kafka) -> Path:
     pipe = pipeline_yaml(
         source={"kafka": {"topic": topic, "bootstrap_servers": bootstrap, **kafka}},
+        bronze={"table": "bronze.orders", "dedup": dedup},
         stream={
             "watermark": "1 hour",
             "retry": {"attempts": 2, "base_delay": "1s"},
@@ -106,14 +107,18 @@ def test_sigterm_stops_cleanly_through_the_launcher_and_the_process_group(
 
 
 @pytest.mark.chaos
+@pytest.mark.parametrize(
+    ("dedup", "kill_count"),
+    [("watermark", 10), ("keys", 5)],  # idempotent appends (default); key MERGE: fewer kills
+)
 def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
-    spark, tmp_path, kafka_bootstrap, kafka_topic
+    spark, tmp_path, kafka_bootstrap, kafka_topic, dedup, kill_count
 ):
     seed = int(os.environ.get("CHAOS_SEED", random.randrange(1_000_000)))
     rng = random.Random(seed)
     print(f"chaos seed {seed}")
     lake = tmp_path / "lake"
-    conf = conf_for(tmp_path, kafka_bootstrap, kafka_topic, max_offsets_per_trigger=40)
+    conf = conf_for(tmp_path, kafka_bootstrap, kafka_topic, dedup, max_offsets_per_trigger=40)
     events = generate(2400, seed=seed, dup_share=0.1, malformed_share=0.02)
     valid_keys = {e.order_id for e in events if e.kind in ("valid", "duplicate")}
     bad_values = sorted(e.value.decode() for e in events if e.kind not in ("valid", "duplicate"))
@@ -124,7 +129,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
     producer.start()
     kills = 0
     try:
-        while kills < 10:
+        while kills < kill_count:
             job = start_job(conf, lake, "--trigger", "processing_time=1s")
             time.sleep(rng.uniform(5, 16))
             if job.poll() is not None:

@@ -238,39 +238,88 @@ def test_a_replayed_batch_writes_nothing_twice(spark, harness):
 def test_a_run_killed_before_its_first_batch_was_logged_does_not_wedge_the_checkpoint(
     spark, harness
 ):
-    harness.produce([order(f"u{i}", T0 + timedelta(seconds=i)) for i in range(6)])
-    assert harness.run()[0] == 0
-    # as if kill -9 hit a new checkpoint's first run while Spark wrote offsets/0:
-    # only the temporary file of that write is left (found by chaos seed 203278)
+    assert harness.run()[0] == 0  # an empty topic: the marker is written, bronze is not
+    # as if kill -9 hit that first run while Spark wrote offsets/0: only the temporary
+    # file of that write is left (found by chaos seed 203278)
     for folder in ("offsets", "commits", "state"):
-        shutil.rmtree(harness.checkpoint / folder)
+        shutil.rmtree(harness.checkpoint / folder, ignore_errors=True)
     (harness.checkpoint / "offsets").mkdir()
     (harness.checkpoint / "offsets" / ".0.5f0c.tmp").write_text("v1\n{")
+    marker = json.loads((harness.checkpoint / "_lakehouse_checkpoint.json").read_text())
+    harness.produce([order(f"u{i}", T0 + timedelta(seconds=i)) for i in range(6)])
 
     code, record = harness.run()
 
     assert code == 0, record["error_message"]
-    assert record["rows_in"] == 6 and record["rows_out"] == 0  # read again, written once
+    assert record["rows_in"] == 6 and record["rows_out"] == 6
     assert len(keys(harness.bronze(spark))) == 6
     (aside,) = harness.checkpoint.glob("_unlogged-*")
     assert (aside / "offsets" / ".0.5f0c.tmp").is_file()
     assert (harness.checkpoint / "commits" / "0").is_file()
+    after = json.loads((harness.checkpoint / "_lakehouse_checkpoint.json").read_text())
+    # batch numbering starts at 0 again: bronze's appends get a new transaction app id
+    assert after["bronze_app_id"] != marker["bronze_app_id"] and after["written"] is True
 
 
-def test_a_key_back_after_its_dedup_state_expired_is_not_inserted_again(spark, harness):
-    harness.produce([order("k", T0), order("x", T0 + timedelta(hours=3))])
+def test_a_checkpoint_that_wrote_but_lost_its_whole_log_is_refused(spark, harness):
+    harness.produce([order(f"w{i}", T0 + timedelta(seconds=i)) for i in range(4)])
     assert harness.run()[0] == 0
-    harness.produce([order("y", T0 + timedelta(hours=4))])  # watermark moves past k's state
-    assert harness.run()[0] == 0
-    # k again, newer than the late watermark, same day: only MERGE can catch it now
-    harness.produce([order("k", T0 + timedelta(hours=3, minutes=30))])
+    for folder in ("offsets", "commits", "state"):  # everything but the marker gone
+        shutil.rmtree(harness.checkpoint / folder)
+    versions = harness.versions(spark)
 
     code, record = harness.run()
+
+    assert code == 2 and "written to bronze but no offset log" in record["error_message"]
+    assert harness.versions(spark) == versions and len(keys(harness.bronze(spark))) == 4
+
+
+def key_back_after_its_state_expired(harness, first: datetime, back: datetime):
+    """k at ``first``; the watermark moves past k's state; k again at ``back``."""
+    harness.produce([order("k", first), order("x", first + timedelta(hours=3))])
+    assert harness.run()[0] == 0
+    harness.produce([order("y", first + timedelta(hours=4))])
+    assert harness.run()[0] == 0
+    harness.produce([order("k", back)])
+    return harness.run()
+
+
+def test_keys_mode_a_key_back_after_its_dedup_state_expired_is_not_inserted_again(spark, harness):
+    harness.configure(bronze={"table": "bronze.orders", "dedup": "keys"})
+    # same day, newer than the late watermark: only the key MERGE can catch it now
+    code, record = key_back_after_its_state_expired(
+        harness, T0, T0 + timedelta(hours=3, minutes=30)
+    )
 
     assert code == 0 and record["details"]["late"] == 0
     assert record["rows_out"] == 0 and record["details"]["duplicates"] == 1
     rows = harness.bronze(spark).filter("order_id = 'k'").collect()
     assert len(rows) == 1 and rows[0].event_time == T0.replace(tzinfo=None)
+
+
+def test_keys_mode_a_key_back_on_a_later_day_is_not_inserted_again(spark, harness):
+    harness.configure(bronze={"table": "bronze.orders", "dedup": "keys", "key_lookback": "1d"})
+    late_evening = datetime(2026, 11, 25, 23, 30, tzinfo=timezone.utc)
+    # k first seen in the last hour of the 25th; a copy past its dedup state can only be
+    # newer by at least the watermark delay: the 26th
+    code, record = key_back_after_its_state_expired(
+        harness, late_evening, late_evening + timedelta(hours=3, minutes=30)
+    )
+
+    assert code == 0 and record["details"]["late"] == 0
+    assert record["rows_out"] == 0 and record["details"]["duplicates"] == 1
+    rows = harness.bronze(spark).filter("order_id = 'k'").collect()
+    assert [str(r.event_date) for r in rows] == ["2026-11-25"]
+
+
+def test_watermark_mode_keeps_each_event_once_within_the_watermark_only(spark, harness):
+    # the default: idempotent appends; a key re-sent after its state expired is a second
+    # row, as documented (bronze.dedup: keys catches it)
+    code, record = key_back_after_its_state_expired(
+        harness, T0, T0 + timedelta(hours=3, minutes=30)
+    )
+    assert code == 0 and record["rows_out"] == 1
+    assert harness.bronze(spark).filter("order_id = 'k'").count() == 2
 
 
 def test_checkpoint_the_config_cannot_resume_is_refused_then_reset(spark, harness):
