@@ -1,8 +1,14 @@
 """Load a range of dates with batch_load: resumable, retried, in parallel.
 
 Dates already loaded successfully under the same pipeline config (its
-fingerprint, kept in the ledger) are skipped unless ``--force``; so after a
-kill, the same command runs only the missing dates. Each date runs the
+fingerprint, kept in the ledger) and source kind, from their source as it is
+now, are skipped unless ``--force``; so after a kill, the same command runs
+only the missing dates. A date counts as loaded only for the source state it
+was loaded from (``details.source_state`` of its load: bronze's partition
+files, or the landed files with sizes and times): when events reached
+bronze's partition after its load (late arrivals), or files were landed
+again, the date runs again. ``--changed-only`` runs nothing but such dates
+(what the daily chain does for the days before its logical date). Each date runs the
 batch_load logic in this one Spark application, ``--parallel`` at a time;
 a transient failure (Delta conflict, lost executor, timeout) is retried with
 backoff (``backfill.retry``), a permanent one is recorded and the others go
@@ -24,7 +30,7 @@ before any Spark work.
 
 Usage: ./spark-submit.sh backfill --pipeline NAME --start YYYY-MM-DD --end YYYY-MM-DD
            [--parallel N] [--group-days N] [--force] [--dry-run] [--fail-fast] [--max-days N]
-           [--source bronze|files]
+           [--source bronze|files] [--changed-only]
        ./spark-submit.sh backfill --pipeline NAME --catchup --until YYYY-MM-DD [--lookback N]
 """
 
@@ -40,6 +46,7 @@ from lib.backfill import (
     DateResult,
     Progress,
     catchup_range,
+    changed_dates,
     date_range,
     injections_from_env,
     loaded_dates,
@@ -49,6 +56,7 @@ from lib.backfill import (
 )
 from lib.cli import JobContext, Outcome, iso_date, job_parser, run_job, whole_number
 from lib.errors import ExitCode, UsageError
+from lib.loads import source_kind
 
 JOB = "backfill"
 
@@ -77,15 +85,29 @@ def run(ctx: JobContext) -> Outcome:
     settings = pipeline.backfill
     max_days = args.max_days
     fingerprint = pipeline.fingerprint()
+    kind = source_kind(pipeline, args.source)
     if args.catchup:
         span = loaded_span(ctx.ledger, pipeline.name)
         lookback = 1 if args.lookback is None else args.lookback
-        loaded = loaded_dates(ctx.ledger, pipeline.name, fingerprint) if span else set()
-        dates, again = catchup_range(span, loaded, args.until, lookback, max_days)
+        loaded = loaded_dates(ctx.ledger, pipeline.name, fingerprint, kind) if span else {}
+        dates, again = catchup_range(span, set(loaded), args.until, lookback, max_days)
     else:
         dates, again = date_range(args.start, args.end, max_days), set()
-        loaded = loaded_dates(ctx.ledger, pipeline.name, fingerprint)
-    steps = plan(dates, loaded, force=args.force, again=again)
+        loaded = loaded_dates(ctx.ledger, pipeline.name, fingerprint, kind)
+    # a date is loaded only for the source state it was loaded from
+    changed = (
+        set()
+        if args.force
+        else changed_dates(ctx.spark, ctx.settings, pipeline, loaded, dates, kind)
+    )
+    steps = plan(
+        dates,
+        loaded,
+        force=args.force,
+        again=again,
+        changed=changed,
+        only_changed=args.changed_only,
+    )
     to_run = [s.day for s in steps if s.run]
     skipped = len(steps) - len(to_run)
     parallel = args.parallel or settings.parallel
@@ -220,6 +242,12 @@ def main(argv: list[str] | None = None) -> int:
         help="consecutive dates per load: one pass and one commit (backfill.group_days)",
     )
     parser.add_argument("--force", action="store_true", help="re-run dates already loaded")
+    parser.add_argument(
+        "--changed-only",
+        action="store_true",
+        help="run only dates loaded before whose source changed since (late events); "
+        "dates never loaded are skipped",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the plan; load nothing")
     parser.add_argument("--fail-fast", action="store_true", help="stop at the first failed date")
     parser.add_argument(

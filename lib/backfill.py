@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -29,6 +29,7 @@ from typing import Any, TextIO
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
+from pyspark.util import inheritable_thread_target
 
 from lib.config import Pipeline, Settings
 from lib.errors import (
@@ -41,7 +42,7 @@ from lib.errors import (
     one_line,
 )
 from lib.ledger import Ledger, RunRecord, new_run_id, utcnow
-from lib.loads import load_dates
+from lib.loads import load_dates, source_state
 from lib.retry import Backoff
 from lib.stopping import Interrupted, StopToken, bookkeeping
 
@@ -130,17 +131,34 @@ class DatePlan:
 
 
 def plan(
-    dates: Iterable[date], loaded: set[date], *, force: bool, again: set[date] = frozenset()
+    dates: Iterable[date],
+    loaded: Collection[date],
+    *,
+    force: bool,
+    again: set[date] = frozenset(),
+    changed: set[date] = frozenset(),
+    only_changed: bool = False,
 ) -> list[DatePlan]:
-    """Run or skip each date (skip: loaded before under the same pipeline fingerprint)."""
+    """Run or skip each date.
+
+    Skip: loaded before under the same pipeline fingerprint and source kind,
+    from the source as it is now. ``changed``: loaded, but its source changed
+    since (late events in bronze, files landed again). ``only_changed``: run
+    nothing but those (and the forced or lookback ones): a date never loaded
+    is skipped, not loaded.
+    """
     out = []
     for day in dates:
         if force and day in loaded:
             out.append(DatePlan(day, True, "loaded before; --force"))
+        elif day in changed:
+            out.append(DatePlan(day, True, "loaded before; its source changed since"))
         elif day in again:
             out.append(DatePlan(day, True, "loaded before; lookback for late events"))
         elif day in loaded:
-            out.append(DatePlan(day, False, "loaded before with this pipeline config"))
+            out.append(DatePlan(day, False, "loaded before from its source as it is now"))
+        elif only_changed:
+            out.append(DatePlan(day, False, "not loaded before (--changed-only)"))
         else:
             out.append(DatePlan(day, True, "not loaded yet with this pipeline config"))
     return out
@@ -156,13 +174,52 @@ def _load_runs(ledger: Ledger, pipeline: str):
     )
 
 
-def loaded_dates(ledger: Ledger, pipeline: str, fingerprint: str) -> set[date]:
-    """Dates with a successful load under this pipeline fingerprint."""
+def loaded_dates(
+    ledger: Ledger, pipeline: str, fingerprint: str, kind: str | None = None
+) -> dict[date, str | None]:
+    """Dates with a successful load under this pipeline fingerprint (and source kind,
+    when given), each with the source state of its latest such load (None: not
+    recorded, a load made before states were)."""
     runs = _load_runs(ledger, pipeline)
     if runs is None:
+        return {}
+    runs = runs.where(F.col("conf_fingerprint") == fingerprint)
+    loaded_from = F.get_json_object("details", "$.source_kind")
+    if kind is not None:  # a load of another kind read other data; older rows: any kind
+        runs = runs.where(loaded_from.isNull() | (loaded_from == kind))
+    latest = (
+        runs.groupBy("logical_date")
+        .agg(
+            F.max_by(F.get_json_object("details", "$.source_state"), F.col("ended_at")).alias(
+                "state"
+            )
+        )
+        .collect()
+    )
+    return {r.logical_date: r.state for r in latest if r.logical_date is not None}
+
+
+STATE_READERS = 8
+
+
+def changed_dates(
+    spark: SparkSession,
+    settings: Settings,
+    pipeline: Pipeline,
+    loaded: Mapping[date, str | None],
+    dates: Iterable[date],
+    kind: str,
+) -> set[date]:
+    """The loaded dates among ``dates`` whose source is not in the state they were loaded
+    from. A date whose load recorded no state, or whose source is gone now (landed files
+    cleaned up), is not counted as changed: there is nothing new to load."""
+    candidates = [d for d in dates if loaded.get(d) is not None]
+    if not candidates:
         return set()
-    rows = runs.where(F.col("conf_fingerprint") == fingerprint).select("logical_date").distinct()
-    return {r[0] for r in rows.collect() if r[0] is not None}
+    reader = inheritable_thread_target(lambda d: source_state(spark, settings, pipeline, d, kind))
+    with ThreadPoolExecutor(min(STATE_READERS, len(candidates))) as pool:
+        now = dict(zip(candidates, pool.map(reader, candidates), strict=True))
+    return {d for d, state in now.items() if state is not None and state != loaded[d]}
 
 
 def loaded_span(ledger: Ledger, pipeline: str) -> tuple[date, date] | None:

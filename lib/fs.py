@@ -77,3 +77,22 @@ def list_names(spark: SparkSession, path: str) -> list[str]:
     if not fs.exists(hpath):
         return []
     return sorted(str(status.getPath().getName()) for status in fs.listStatus(hpath))
+
+
+def list_files(spark: SparkSession, path: str) -> list[tuple[str, int, int]]:
+    """(path, length, modification time in ms) of every file below ``path``, recursively,
+    leaving out hidden ones (``_`` or ``.`` names, as Spark's readers do); a file path
+    lists itself; empty when nothing is there."""
+    hpath, fs = _path(spark, path)
+    if not fs.exists(hpath):
+        return []
+    found = []
+    files = fs.listFiles(hpath, True)
+    while files.hasNext():
+        status = files.next()
+        full = str(status.getPath())
+        relative = full[len(str(hpath)) :].lstrip("/").split("/")
+        if any(part.startswith(("_", ".")) for part in relative if part):
+            continue
+        found.append((full, int(status.getLen()), int(status.getModificationTime())))
+    return sorted(found)

@@ -26,6 +26,7 @@ checked identifier.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -48,7 +49,7 @@ from lib import fs
 from lib.cli import Outcome
 from lib.config import IDENTIFIER, Pipeline, Settings
 from lib.ddl import Column, to_struct
-from lib.delta_io import ensure_table, key_condition, materialize, release
+from lib.delta_io import ensure_table, key_condition, materialize, release, table_version
 from lib.errors import (
     ConfigError,
     LakehouseError,
@@ -117,6 +118,36 @@ class SourceFrame:
     # typed sources whose every column arrives unchanged: RECORD is only filled for
     # rows refused at typing; any other row's is rebuilt from these (source order)
     record_columns: list[str] | None = None
+    state: str | None = None  # source_state() when it was opened
+
+
+def source_state(
+    spark: SparkSession, settings: Settings, pipeline: Pipeline, day: date, kind: str
+) -> str | None:
+    """What the date's source is made of now, as ``<files>:<digest>`` (None: no source).
+
+    A load records it (ledger ``details.source_state``); a date counts as
+    loaded only while its source is still in that state, so events that reach
+    bronze's partition after the load (late arrivals), or landed files added
+    or replaced, make the date due again. Bronze: the partition's data files
+    from the Delta log (partition-pruned, no data read; Delta never rewrites a
+    file in place, and compaction shows as a change, which only costs an
+    idempotent reload). Landed files: path, size and modification time of
+    each file.
+    """
+    if kind == "bronze":
+        location = bronze_location(settings, pipeline)
+        if not DeltaTable.isDeltaTable(spark, location):
+            return None
+        table = spark.read.format("delta").load(location)
+        parts = sorted(table.where(F.col(pipeline.partition_by) == day).inputFiles())
+    else:
+        location = files_location(settings, pipeline, day)
+        parts = [f"{p}|{size}|{mtime}" for p, size, mtime in fs.list_files(spark, location)]
+        if not parts and not fs.exists(spark, location):
+            return None
+    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+    return f"{len(parts)}:{digest}"
 
 
 def required_columns(pipeline: Pipeline) -> list[str]:
@@ -146,6 +177,18 @@ def read_source(
     spark: SparkSession, settings: Settings, pipeline: Pipeline, day: date, kind: str
 ) -> SourceFrame | None:
     """The date's source rows, or None when there is no source for that date."""
+    # before opening: whatever lands meanwhile is read or not, but it is never in
+    # the recorded state without having been read, so it makes the date due again
+    state = source_state(spark, settings, pipeline, day, kind)
+    frame = _open_source(spark, settings, pipeline, day, kind)
+    if frame is not None:
+        frame.state = state
+    return frame
+
+
+def _open_source(
+    spark: SparkSession, settings: Settings, pipeline: Pipeline, day: date, kind: str
+) -> SourceFrame | None:
     columns = pipeline.columns
     if kind == "bronze":
         location = bronze_location(settings, pipeline)
@@ -529,11 +572,6 @@ class PlannedOnStaleSnapshot(TransientError):
     """Another writer of these dates committed between planning a MERGE and committing it."""
 
 
-def table_version(spark: SparkSession, path: str) -> int:
-    """The table's latest version."""
-    return int(DeltaTable.forPath(spark, path).history(1).first()["version"])
-
-
 def _days_filter(column: SparkColumn, days: Sequence[date]) -> SparkColumn:
     return column == F.lit(days[0]) if len(days) == 1 else column.isin(list(days))
 
@@ -728,8 +766,11 @@ def _check_planned_on_latest(
 ) -> int | None:
     """Raise :class:`PlannedOnStaleSnapshot` when a commit between planning and the MERGE
     may have touched these dates (commits of this pipeline's other dates cannot);
-    else return the version the MERGE committed."""
-    history = DeltaTable.forPath(spark, path).history(20).select("version", "userMetadata")
+    else return the version the MERGE committed. Reads every commit since ``planned_at``
+    (however many), not a fixed window."""
+    table = DeltaTable.forPath(spark, path)
+    since = max(1, table_version(spark, path) - planned_at)
+    history = table.history(since).select("version", "userMetadata")
     rows = sorted(history.collect(), key=lambda r: r["version"])
     ours = [r["version"] for r in rows if r["userMetadata"] == metadata]
     if not ours:
@@ -1339,6 +1380,7 @@ def load_dates(
             details={
                 **base,
                 "source": frames[day].location,
+                "source_state": frames[day].state,
                 **c.as_dict(),
                 "valid_rows": valid[day],
                 "duplicates_in_source": duplicates[day],

@@ -97,7 +97,7 @@ def test_the_daily_dag_loads_and_runs_the_chain_for_its_logical_date(
 
     ledger = spark.read.format("delta").load(str(lake / "_ops" / "runs"))
     runs = {r.job: r for r in ledger.collect()}
-    assert set(runs) == {"stream_ingest", "batch_load", "health"}, runs
+    assert set(runs) == {"stream_ingest", "batch_load", "backfill", "health"}, runs
     assert all(r.status == "success" and r.exit_code == 0 for r in runs.values())
     assert runs["batch_load"].logical_date == DAY
     for job, row in runs.items():  # each ledger row names the Airflow try it came from

@@ -150,7 +150,7 @@ def test_catchup_range_fills_the_holes_before_the_last_load():
 def test_plan_skips_loaded_dates_unless_forced():
     steps = plan([D1, DAYS[1]], {D1}, force=False)
     assert [(s.run, s.why.split(";")[0]) for s in steps] == [
-        (False, "loaded before with this pipeline config"),
+        (False, "loaded before from its source as it is now"),
         (True, "not loaded yet with this pipeline config"),
     ]
     assert all(s.run for s in plan([D1, DAYS[1]], {D1}, force=True))
@@ -187,7 +187,7 @@ def test_a_range_loads_every_date_then_a_rerun_skips_them(spark, bf):
     code, record, out = bf.run("--start", "2026-03-01", "--end", "2026-03-03")
     assert code == 0 and record["details"]["skipped"] == 3 and record["details"]["to_run"] == 0
     assert len(bf.loads(spark)) == 3  # nothing ran again
-    assert "loaded before with this pipeline config" in out
+    assert "loaded before from its source as it is now" in out
 
 
 def test_parallel_2_gives_the_serial_table(spark, bf):
@@ -444,3 +444,56 @@ def _success_counts(loads) -> dict:
         if status == "success":
             counts[day] = counts.get(day, 0) + 1
     return counts
+
+
+def test_a_date_whose_source_changed_after_its_load_runs_again(spark, bf):
+    bf.land(*DAYS[:2])
+    assert bf.run("--start", "2026-03-01", "--end", "2026-03-02")[0] == 0
+    # a late file for 03-02 lands after its load (the daily chain's late tail)
+    late = bf.lake / "landing" / "date=2026-03-02" / "late.json"
+    late.write_text(json.dumps({**day_rows(DAYS[1])[0], "order_id": "0302-late"}) + "\n")
+
+    code, _, out = bf.run("--start", "2026-03-01", "--end", "2026-03-02", "--dry-run")
+    assert code == 0 and "2026-03-02  run   loaded before; its source changed since" in out
+
+    code, record, out = bf.run("--start", "2026-03-01", "--end", "2026-03-02")
+
+    assert code == 0
+    assert [r["date"] for r in record["details"]["results"]] == ["2026-03-02"]
+    assert "0302-late" in {r.order_id for r in bf.silver(spark).collect()}
+    code, record, _ = bf.run("--start", "2026-03-01", "--end", "2026-03-02")
+    assert code == 0 and record["details"]["to_run"] == 0  # loaded from the source as it is
+
+
+def test_changed_only_reloads_changed_dates_and_loads_no_new_one(spark, bf):
+    bf.land(*DAYS[:2])
+    assert bf.run("--start", "2026-03-01", "--end", "2026-03-01")[0] == 0
+    bf.replace_day(DAYS[0], day_rows(DAYS[0], n=5))  # the same file, landed again, longer
+
+    code, record, out = bf.run("--start", "2026-03-01", "--end", "2026-03-02", "--changed-only")
+
+    assert code == 0
+    assert [r["date"] for r in record["details"]["results"]] == ["2026-03-01"]
+    assert "2026-03-02  skipped" in out and "not loaded before (--changed-only)" in out
+    assert {r.order_id for r in bf.silver(spark).collect()} == {f"0301-{i}" for i in range(5)}
+
+
+def test_a_date_loaded_from_another_source_kind_is_not_loaded_for_this_one(spark, tmp_path):
+    from lib.backfill import loaded_dates
+    from lib.ledger import Ledger, RunRecord, utcnow
+
+    ledger = Ledger(spark, str(tmp_path / "runs"))
+    for day, kind in ((D1, "bronze"), (DAYS[1], "files")):
+        record = RunRecord(
+            "r-" + day.isoformat(),
+            "batch_load",
+            utcnow(),
+            pipeline="orders",
+            logical_date=day,
+            conf_fingerprint="fp",
+            details={"source_kind": kind, "source_state": "1:abc"},
+        )
+        ledger.append(record.finish("success", 0))
+    assert loaded_dates(ledger, "orders", "fp", "files") == {DAYS[1]: "1:abc"}
+    assert loaded_dates(ledger, "orders", "fp", "bronze") == {D1: "1:abc"}
+    assert set(loaded_dates(ledger, "orders", "fp")) == {D1, DAYS[1]}

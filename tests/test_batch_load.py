@@ -515,3 +515,50 @@ def test_rows_refused_after_typing_keep_their_exact_source_record(spark, load):
     assert records() == expected
     by_run = {json.loads(r.record)["order_id"]: r.run_id for r in load.quarantine(spark).collect()}
     assert by_run == {"neg": "r1", "early": "r2"}
+
+
+def test_a_rival_commit_is_seen_however_many_commits_came_after_it(spark, load):
+    from lib.config import load_config
+    from lib.loads import (
+        PlannedOnStaleSnapshot,
+        _insert_into_empty,
+        commit_metadata,
+        silver_schema,
+    )
+
+    load.land(D2, [row("x", at="2026-03-02T10:00:00")])
+    assert load.run(D2)[0] == 0
+    planned_at = load.version(spark)
+    load.land(D1, [row("a", "1.00")])
+    assert load.run(D1)[0] == 0  # the rival's commit on D1
+    pipeline = load_config("orders", conf_dir=str(load.conf)).pipeline
+    # then more than 20 commits of this pipeline's loads of another date
+    theirs = commit_metadata("other", pipeline, [date(2026, 3, 9)], "merge")
+    d9 = (date(2026, 3, 9), datetime(2026, 3, 9), "other")
+    for i in range(21):
+        one = spark.createDataFrame(
+            [(f"z{i}", Decimal("1.00"), "placed", datetime(2026, 3, 9, 10), *d9)],
+            silver_schema(pipeline),
+        )
+        one.write.format("delta").mode("append").option("userMetadata", theirs).save(
+            load.silver_path
+        )
+    recent = DeltaTable.forPath(spark, load.silver_path).history(21).collect()
+    assert {r["userMetadata"] for r in recent} == {theirs}  # the rival is 22 commits back
+    audit = (D1, datetime(2026, 3, 2), "me")
+    mine = spark.createDataFrame(
+        [("c", Decimal("3.00"), "placed", datetime(2026, 3, 1, 12), *audit)],
+        silver_schema(pipeline),
+    )
+    with pytest.raises(PlannedOnStaleSnapshot):
+        _insert_into_empty(
+            spark.newSession(),
+            load.silver_path,
+            planned_at,
+            mine,
+            pipeline,
+            [D1],
+            commit_metadata("me", pipeline, [D1], "merge"),
+            [],
+            {D1: 1},
+        )

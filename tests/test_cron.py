@@ -38,25 +38,28 @@ def run(tmp_path: Path, codes: list[int], *args: str) -> tuple[int, list[str], s
 
 
 def test_the_chain_runs_in_order_for_yesterday_by_default(tmp_path):
-    yesterday = (datetime.now(timezone.utc).date() - timedelta(days=1)).isoformat()
-    code, calls, _ = run(tmp_path, [0, 0, 0])
+    yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
+    code, calls, _ = run(tmp_path, [0, 0, 0, 0])
     assert code == 0
     assert calls == [
         "stream_ingest --pipeline orders --trigger available_now",
-        f"batch_load --pipeline orders --date {yesterday}",
+        f"batch_load --pipeline orders --date {yesterday.isoformat()}",
+        f"backfill --pipeline orders --start {yesterday - timedelta(days=3)} "
+        f"--end {yesterday - timedelta(days=1)} --changed-only",  # late events of the days before
         "health --pipeline orders",
     ]
 
 
 @pytest.mark.parametrize("transient", [1, 75])
 def test_1_and_75_are_tried_again_then_the_chain_goes_on(tmp_path, transient):
-    code, calls, _ = run(tmp_path, [0, transient, transient, 0, 0], date(2026, 3, 1).isoformat())
+    code, calls, _ = run(tmp_path, [0, transient, transient, 0, 0, 0], date(2026, 3, 1).isoformat())
     assert code == 0
     assert [c.split()[0] for c in calls] == [
         "stream_ingest",
         "batch_load",
         "batch_load",
         "batch_load",
+        "backfill",
         "health",
     ]
 
@@ -86,3 +89,60 @@ def test_a_second_copy_while_one_runs_exits_75_and_runs_nothing(tmp_path):
         holder.kill()
         holder.wait()
     assert code == 75 and calls == [] and "another run for orders is in progress" in err
+
+
+@pytest.mark.slow
+@pytest.mark.kafka
+def test_the_chain_run_two_nights_loads_a_late_arrival_into_silver(
+    spark, tmp_path, kafka_bootstrap, kafka_topic
+):
+    """The real chain (real launcher, broker, Delta): an event of D that reaches
+    Kafka after D's run is in silver after D+1's run."""
+    from datagen.orders import generate, produce
+    from tests.builders import pipeline_yaml, write_conf
+
+    lake = tmp_path / "lake"
+    conf = write_conf(
+        tmp_path,
+        pipelines={
+            "orders": pipeline_yaml(
+                source={"kafka": {"topic": kafka_topic, "bootstrap_servers": kafka_bootstrap}}
+            )
+        },
+    )
+    env = {
+        **os.environ,
+        "LAKEHOUSE_CONF_DIR": str(conf),
+        "LAKEHOUSE_LAKE_ROOT": str(lake),
+        "RETRY_DELAY": "1",
+    }
+    day = datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)
+
+    def night(of: date) -> None:
+        result = subprocess.run(
+            [SCRIPT, of.isoformat()], capture_output=True, text=True, env=env, timeout=900
+        )
+        assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+
+    produce(
+        kafka_bootstrap, kafka_topic, generate(40, seed=5, start=day, spread=timedelta(hours=8))
+    )
+    night(day.date())
+    # 23:58 on D, sent after D's run: on time for the next stream run (watermark ~15:00)
+    tail = generate(1, seed=6, start=day.replace(hour=23, minute=58), dup_share=0, id_prefix="t")
+    nextday = generate(
+        30, seed=7, start=day + timedelta(days=1), spread=timedelta(hours=8), id_prefix="n"
+    )
+    produce(kafka_bootstrap, kafka_topic, tail + nextday)
+    night(day.date() + timedelta(days=1))
+
+    bronze = spark.read.format("delta").load(str(lake / "bronze" / "orders"))
+    silver = spark.read.format("delta").load(str(lake / "silver" / "orders"))
+    for d in (day.date(), day.date() + timedelta(days=1)):
+        wanted = {r.order_id for r in bronze.where(bronze.event_date == d).collect()}
+        got = {r.order_id for r in silver.where(silver.event_date == d).collect()}
+        assert got == wanted, f"silver {d} differs from its source"
+    assert tail[0].order_id in {r.order_id for r in silver.collect()}
+    runs = spark.read.format("delta").load(str(lake / "_ops" / "runs"))
+    reloads = runs.where("job = 'batch_load' AND logical_date = '2026-03-01'").count()
+    assert reloads == 2  # loaded on its night, loaded again the next one

@@ -2,11 +2,17 @@
 
 ``lakehouse_orders_daily`` runs once per day D after D has ended (UTC):
 
-    stream_ingest (available_now) -> batch_load --date D -> health
+    stream_ingest (available_now) -> batch_load --date D
+        -> backfill --start D-3 --end D-1 --changed-only -> health
 
 - The logical date is the day being loaded: the schedule is a data-interval
   timetable, so ``{{ ds }}`` is D (Airflow 3's default cron timetable would
   make it the day the run starts).
+- Late events: an event of day D-1 that reaches Kafka after D-1's run lands
+  in bronze's D-1 partition with this run's stream_ingest. The backfill
+  step reloads each of the RELOAD_DAYS days before D whose bronze partition
+  changed since its load (and nothing else), so the tail of every day
+  reaches silver the next night.
 - Retries: exit codes 1 and 75 are retried with exponential backoff; 2, 3
   and 4 fail at once (see lakehouse_operator.py).
 - Deadline: Airflow 3 has no task SLAs. Our own SLA checks (the ledger's
@@ -40,6 +46,7 @@ from airflow.sdk import (
 from lakehouse_operator import LakehouseJobOperator, deadline_missed
 
 PIPELINE = "orders"
+RELOAD_DAYS = 3  # days before D whose late events are loaded again (backfill --changed-only)
 ENV = os.environ.get("LAKEHOUSE_ENV") or None
 
 RETRYING = {
@@ -80,9 +87,18 @@ with DAG(
     two_hours = timedelta(hours=2)
     ingest = job("stream_ingest", "--trigger", "available_now", execution_timeout=two_hours)
     load = job("batch_load", "--date", "{{ ds }}", execution_timeout=two_hours)
+    reload = job(
+        "backfill",
+        "--start",
+        f"{{{{ macros.ds_add(ds, -{RELOAD_DAYS}) }}}}",
+        "--end",
+        "{{ macros.ds_add(ds, -1) }}",
+        "--changed-only",
+        execution_timeout=two_hours,
+    )
     # health's verdict is the point (4: stale or late, 0: healthy): never retried
     health = job("health", retries=0)
-    ingest >> load >> health
+    ingest >> load >> reload >> health
 
 with DAG(
     dag_id="lakehouse_orders_backfill",
