@@ -49,7 +49,15 @@ from lib import fs
 from lib.cli import Outcome
 from lib.config import IDENTIFIER, Pipeline, Settings
 from lib.ddl import Column, to_struct
-from lib.delta_io import ensure_table, key_condition, materialize, release, table_version
+from lib.delta_io import (
+    MergeResult,
+    ensure_table,
+    key_condition,
+    materialize,
+    merge_result,
+    release,
+    table_version,
+)
 from lib.errors import (
     ConfigError,
     LakehouseError,
@@ -512,10 +520,29 @@ class LoadCounts:
     version: int | None = None  # the Delta version written; None when nothing was committed
     attempts: int = 1
     skipped_write: bool = False  # replace_partition found the day identical
+    # commits of attempts that turned out planned on a stale snapshot (then planned again)
+    replanned_commits: list[dict[str, int]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """For the ledger details."""
         return dict(self.__dict__)
+
+    def add_replanned(self, commits: Sequence[MergeResult], *, alone: bool) -> None:
+        """Count what earlier, re-planned attempts committed, so the counts describe the
+        whole load, not its last attempt. Exact for a load of one date (each commit's
+        rows are its rows); a load of several dates lists those commits' totals in
+        ``replanned_commits`` and counts the last attempt per date."""
+        self.replanned_commits = [
+            {"inserted": m.inserted, "updated": m.updated, "deleted": m.deleted} for m in commits
+        ]
+        if not alone or not commits:
+            return
+        inserted = sum(m.inserted for m in commits)
+        updated = sum(m.updated for m in commits)
+        self.unchanged = max(0, self.unchanged - inserted - updated)  # they were ours
+        self.inserted += inserted
+        self.updated += updated
+        self.deleted += sum(m.deleted for m in commits)
 
 
 def commit_metadata(run_id: str, pipeline: Pipeline, days: date | Sequence[date], mode: str) -> str:
@@ -568,8 +595,27 @@ ACTION = "_action"
 INSERT, UPDATE, DELETE = "insert", "update", "delete"
 
 
+def _committed_on_latest(
+    spark: SparkSession,
+    path: str,
+    planned_at: int,
+    metadata: str,
+    pipeline: str,
+    days: Sequence[date],
+    merged: MergeResult,
+) -> int | None:
+    """:func:`_check_planned_on_latest`, with what our MERGE did attached to a stale plan."""
+    try:
+        return _check_planned_on_latest(spark, path, planned_at, metadata, pipeline, days)
+    except PlannedOnStaleSnapshot as exc:
+        exc.committed = merged  # it committed: the next attempt builds on it
+        raise
+
+
 class PlannedOnStaleSnapshot(TransientError):
     """Another writer of these dates committed between planning a MERGE and committing it."""
+
+    committed: MergeResult | None = None  # what our MERGE did, when it had committed
 
 
 def _days_filter(column: SparkColumn, days: Sequence[date]) -> SparkColumn:
@@ -690,10 +736,19 @@ def write_silver(
     business = [c.name for c in pipeline.columns]
     days = sorted(days)
     attempts = 0
+    replanned: list[MergeResult] = []  # commits made on a stale plan, then planned again
 
     def once() -> dict[date, LoadCounts]:
         nonlocal attempts
         attempts += 1
+        try:
+            return attempt()
+        except PlannedOnStaleSnapshot as exc:
+            if exc.committed is not None:
+                replanned.append(exc.committed)
+            raise
+
+    def attempt() -> dict[date, LoadCounts]:
         if silver.mode == "replace_partition":
             return _replace(spark, path, rows, pipeline, days, business, metadata, source_rows)
         version = table_version(spark, path)
@@ -719,10 +774,12 @@ def write_silver(
             builder = builder.whenNotMatchedInsert(
                 condition=_s(ACTION) != F.lit(DELETE), values=values
             )
-            _execute_merge(spark, builder, pipeline, metadata, materialized=True)
+            merged = _execute_merge(spark, builder, pipeline, metadata, materialized=True)
         finally:
             release(planned)
-        committed = _check_planned_on_latest(spark, path, version, metadata, pipeline.name, days)
+        committed = _committed_on_latest(
+            spark, path, version, metadata, pipeline.name, days, merged
+        )
         for c in counts.values():
             c.version = committed
         return counts
@@ -745,6 +802,7 @@ def write_silver(
             c.version = None if c.skipped_write else version
     for c in result.values():
         c.attempts = attempts
+        c.add_replanned(replanned, alone=len(days) == 1)
         if not (c.inserted or c.updated or c.deleted):
             c.version = None
     return result
@@ -802,8 +860,9 @@ def _execute_merge(
     metadata: str,
     *,
     materialized: bool = False,
-) -> None:
-    """Run a silver MERGE under the run's ``userMetadata`` (and schema evolution if set).
+) -> MergeResult:
+    """Run a silver MERGE under the run's ``userMetadata`` (and schema evolution if set);
+    returns its row counts.
 
     ``materialized``: the source comes from :func:`~lib.delta_io.materialize`
     (fixed rows already), so Delta need not copy it once more before its two
@@ -817,7 +876,7 @@ def _execute_merge(
     for key, value in settings.items():
         spark.conf.set(key, value)
     try:
-        builder.execute()
+        return merge_result(builder.execute())
     finally:
         for key in settings:
             spark.conf.unset(key)
@@ -867,8 +926,8 @@ def _insert_into_empty(
         .merge(rows.alias("s"), on)
         .whenNotMatchedInsert(values=values)
     )
-    _execute_merge(spark, builder, pipeline, metadata)
-    committed = _check_planned_on_latest(spark, path, version, metadata, pipeline.name, days)
+    merged = _execute_merge(spark, builder, pipeline, metadata)
+    committed = _committed_on_latest(spark, path, version, metadata, pipeline.name, days, merged)
     for c in counts.values():
         c.version = committed
     return counts

@@ -562,3 +562,40 @@ def test_a_rival_commit_is_seen_however_many_commits_came_after_it(spark, load):
             [],
             {D1: 1},
         )
+
+
+def test_counts_after_a_re_plan_describe_the_whole_load(spark, load, monkeypatch):
+    import lib.loads as loads
+    from lib.config import load_config
+    from lib.loads import silver_schema
+
+    load.land(D2, [row("x", at="2026-03-02T10:00:00")])
+    assert load.run(D2)[0] == 0
+    pipeline = load_config("orders", conf_dir=str(load.conf)).pipeline
+    real = loads._execute_merge
+    rival_done = []
+
+    def rival_first(spark_, builder, *args, **kwargs):
+        if not rival_done:  # a rival loads a of D1 between our plan and our MERGE
+            rival_done.append(True)
+            audit = (D1, datetime(2026, 3, 2), "rival")
+            spark.createDataFrame(
+                [("a", Decimal("1.00"), "placed", datetime(2026, 3, 1, 10), *audit)],
+                silver_schema(pipeline),
+            ).write.format("delta").mode("append").save(load.silver_path)
+        return real(spark_, builder, *args, **kwargs)
+
+    monkeypatch.setattr(loads, "_execute_merge", rival_first)
+    load.land(D1, [row("a", "9.00"), row("c", "3.00", at="2026-03-01T12:00:00")])
+
+    code, record = load.run(D1)
+
+    assert code == 0
+    d = record["details"]
+    # attempt 1 inserted c (a was the rival's), then planned again: a updated, c its own
+    assert (d["inserted"], d["updated"], d["unchanged"], d["attempts"]) == (1, 1, 0, 2)
+    assert d["replanned_commits"] == [{"inserted": 1, "updated": 0, "deleted": 0}]
+    assert [(r.order_id, str(r.amount)) for r in load.day(spark, D1).collect()] == [
+        ("a", "9.00"),
+        ("c", "3.00"),
+    ]
