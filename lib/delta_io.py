@@ -94,6 +94,14 @@ class MergeResult:
     deleted: int = 0
 
 
+# Tables whose idempotent appends (append_once_options) are retried within seconds:
+# their transaction ids need not be kept for ever (each append adds one to the log).
+ONCE_APPEND_PROPERTIES = {
+    "delta.appendOnly": "true",
+    "delta.setTransactionRetentionDuration": "interval 7 days",
+}
+
+
 def ensure_table(
     spark: SparkSession,
     path: str,
@@ -189,7 +197,7 @@ def insert_if_absent(
         .whenNotMatchedInsertAll()
         .execute()
     )
-    return _merge_result(metrics)
+    return merge_result(metrics)
 
 
 def idempotent_append(source: DataFrame, path: str, app_id: str, version: int) -> None:
@@ -214,7 +222,8 @@ def table_version(spark: SparkSession, path: str) -> int:
     return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
 
 
-def _merge_result(metrics: DataFrame | None) -> MergeResult:
+def merge_result(metrics: DataFrame | None) -> MergeResult:
+    """The row counts of a MERGE's metrics frame (what ``execute()`` returns)."""
     if metrics is None:
         return MergeResult()
     row = metrics.first()

@@ -14,7 +14,10 @@ Rules (documented in the README):
   has passed, a successful run must have ended by it: none at all is
   ``error``, a late one ``warn``;
 - quality: a rule that failed in the latest check of a job is ``warn``
-  (a ``fail`` rule already failed its run: that run's exit code says so).
+  (a ``fail`` rule already failed its run: that run's exit code says so);
+- completeness: a date loaded in the window whose source changed after its
+  load (late events in bronze's partition, files landed again) is ``warn``:
+  silver is behind its source until the date is loaded again.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pyspark.sql import functions as F
 from lib.alerts import Alert
 from lib.config import Pipeline, Settings
 from lib.durations import human_seconds
+from lib.errors import ConfigError
 from lib.freshness import FreshnessResult, check_pipeline, worst
 from lib.sla import deadline_for
 
@@ -310,6 +314,27 @@ def rows_per_day(runs: list[Any]) -> list[dict[str, Any]]:
     return [{"date": d, **v} for d, v in sorted(days.items())]
 
 
+def behind_source(
+    spark: SparkSession, settings: Settings, pipeline: Pipeline, first: date, last: date
+) -> list[date]:
+    """Loaded dates from ``first`` to ``last`` whose source is no longer what they were
+    loaded from (see lib.backfill.changed_dates)."""
+    from lib.backfill import changed_dates, loaded_dates
+    from lib.ledger import Ledger
+    from lib.loads import source_kind
+
+    if pipeline.silver is None:
+        return []
+    try:
+        kind = source_kind(pipeline, None)
+    except ConfigError:
+        return []
+    ledger = Ledger(spark, settings.ledger_path)
+    loaded = loaded_dates(ledger, pipeline.name, pipeline.fingerprint(), kind)
+    days = [d for d in loaded if first <= d <= last]
+    return sorted(changed_dates(spark, settings, pipeline, loaded, days, kind))
+
+
 def pipeline_health(
     spark: SparkSession, settings: Settings, pipeline: Pipeline, now: datetime, window: timedelta
 ) -> tuple[dict[str, Any], list[FreshnessResult]]:
@@ -362,6 +387,14 @@ def pipeline_health(
                 f"{d['job']} {d['logical_date']}: succeeded at {d['succeeded_at']}, "
                 f"after {d['deadline']}",
             )
+    behind = behind_source(spark, settings, pipeline, since.date(), now.date())
+    for day in behind:
+        problem(
+            "warn",
+            "completeness",
+            f"silver {day}: its source changed after its load (late events?); "
+            f"backfill --start {day} --end {day} loads it again",
+        )
     if quality["broken_latest"]:
         problem(
             "warn",
@@ -376,6 +409,7 @@ def pipeline_health(
         "deadlines": deadlines,
         "quality": quality,
         "rows_per_day": rows_per_day(runs),
+        "behind_source": [d.isoformat() for d in behind],
         "problems": problems,
     }
     return section, freshness

@@ -163,9 +163,9 @@ class Ledger:
         self.backoff = backoff or Backoff(attempts=6, base_delay=0.2, max_delay=5.0)
 
     def _create_if_missing(self) -> None:
-        from lib.delta_io import ensure_table
+        from lib.delta_io import ONCE_APPEND_PROPERTIES, ensure_table
 
-        ensure_table(self.spark, self.path, LEDGER_SCHEMA, properties={"delta.appendOnly": "true"})
+        ensure_table(self.spark, self.path, LEDGER_SCHEMA, properties=ONCE_APPEND_PROPERTIES)
 
     def append(self, record: RunRecord) -> None:
         """Append one finished record; retried on Delta conflicts (e.g. a creation race)."""

@@ -672,14 +672,14 @@ def write_results(spark: SparkSession, path: str, rows: Sequence[tuple]) -> None
     """
     if not rows:
         return
-    from lib.delta_io import append_once_options, ensure_table
+    from lib.delta_io import ONCE_APPEND_PROPERTIES, append_once_options, ensure_table
     from lib.retry import Backoff, retry
 
     run_id, job, _, day = rows[0][:4]
     once = append_once_options("quality", f"{job}:{run_id}:{day}", rows)
 
     def append() -> None:
-        ensure_table(spark, path, QUALITY_SCHEMA, properties={"delta.appendOnly": "true"})
+        ensure_table(spark, path, QUALITY_SCHEMA, properties=ONCE_APPEND_PROPERTIES)
         frame = spark.createDataFrame(list(rows), QUALITY_SCHEMA).coalesce(1)
         frame.write.format("delta").mode("append").options(**once).save(path)
 

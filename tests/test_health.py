@@ -343,3 +343,23 @@ def test_health_all_pipelines_and_bad_arguments(spark, monitored, tmp_path):
         code = health.main(["--conf-dir", str(monitored.conf), *args])
         captured = monitored.capsys.readouterr()
         assert code == 2 and message in captured.err, (args, captured.err)
+
+
+def test_health_warns_when_silver_is_behind_a_source_that_changed_after_its_load(
+    spark, tmp_path, capsys, monkeypatch
+):
+    load = LoadHarness(tmp_path, capsys, monkeypatch)
+    load.land(D, [row("a"), row("b")])
+    assert load.run(D)[0] == 0
+    code, record, out = run_health(load, "--pipeline", "orders", "--now", "2026-03-02T12:00:00Z")
+    assert code == 0 and "completeness" not in out
+
+    folder = load.lake / "landing" / "orders" / f"date={D.isoformat()}"
+    (folder / "late.json").write_text(json.dumps(row("c", at="2026-03-01T23:58:00")) + "\n")
+    code, record, out = run_health(load, "--pipeline", "orders", "--now", "2026-03-02T12:00:00Z")
+
+    assert code == 0 and record["details"]["level"] == "warn"
+    assert "silver 2026-03-01: its source changed after its load" in out
+    assert load.run(D)[0] == 0  # loaded again: caught up
+    code, record, out = run_health(load, "--pipeline", "orders", "--now", "2026-03-02T12:00:00Z")
+    assert "completeness" not in out and "its source changed" not in out
