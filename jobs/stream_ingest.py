@@ -6,9 +6,10 @@ Kafka offset at most once, keys unique within the watermark delay or, with
 ``bronze.dedup: keys``, over a look-back of days; partitioned by
 ``partition_by``, with Kafka metadata) and
 the pipeline's quarantine table (events that are not JSON, miss a required
-field, have a wrongly typed value, or arrive after the watermark). Every
-micro-batch is logged; the run's totals and per-batch metrics go to the
-ledger.
+field, have a wrongly typed value, break a ``quarantine`` row rule, or arrive
+after the watermark). Row rules judge events before the deduplication (all
+but ``unique``, see lib.streaming). Every micro-batch is logged; the run's
+totals and per-batch metrics go to the ledger.
 
 ``available_now`` drains what is in the topic and exits 0 (what an
 orchestrator schedules); ``processing_time=30s`` runs as a service until

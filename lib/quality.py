@@ -43,13 +43,14 @@ from lib.errors import ConfigError, QualityGateError
 # a group's row_count_change history from its key and the reports of the groups before it
 HistoryOf = Callable[[Any, Mapping[Any, "QualityReport"]], Sequence[int]]
 ROW_KINDS = frozenset({"not_null", "unique", "accepted_values", "range", "regex", "expression"})
+# row rules that compare rows (a window): they cannot run on a streaming DataFrame
+WINDOW_KINDS = frozenset({"unique"})
 DATASET_KINDS = frozenset({"row_count", "row_count_change", "schema", "freshness_of_source"})
 QUALITY_REASON = "quality"  # the reason quarantined rows carry
 RULES_COLUMN = "quality_rules"  # bad rows: names of the rules each broke
-_FLAG = "_q{}"
+PREFIX = "_q"  # helper columns of flagged rows: "_q0", "_q_move", ... (reserved in loads)
 _DROP = "_q_drop"
 _MOVE = "_q_move"  # breaks a quarantine or fail rule
-_IN = "_q_in"  # the row is checked at all
 _SAMPLE_ROWS = 200
 
 QUALITY_SCHEMA = T.StructType(
@@ -247,6 +248,9 @@ class RuleSet:
         keys: columns that identify a row; failing rows are sampled by them.
         event_time: default column of ``freshness_of_source``.
         sample_size: how many failing keys a result keeps per rule.
+        prefix: of the helper columns :meth:`flag` adds and of the aggregation's
+            columns (``_q0``, ``_q_move``, ``_q_rows``...); two rule sets with
+            different prefixes can flag the same frame (``_q...`` names only).
     """
 
     def __init__(
@@ -256,7 +260,14 @@ class RuleSet:
         keys: Sequence[str] = (),
         event_time: str | None = None,
         sample_size: int = 5,
+        prefix: str = PREFIX,
     ):
+        if not prefix.startswith(PREFIX) or not prefix.isidentifier():
+            raise ValueError(f"a rule set's column prefix starts with {PREFIX!r}: {prefix!r}")
+        self.prefix = prefix
+        self.MOVE = f"{prefix}_move"
+        self.DROP = f"{prefix}_drop"
+        self._in = f"{prefix}_in"  # the row is checked at all
         self.rules = list(rules)
         self.keys = list(keys)
         self.event_time = event_time
@@ -265,8 +276,11 @@ class RuleSet:
         self.dataset_rules = [r for r in self.rules if r.rule in DATASET_KINDS]
         self.names = [rule_name(r) for r in self.row_rules]
 
-    MOVE = _MOVE
+    MOVE = _MOVE  # the default prefix's; an instance has its own (self.MOVE)
     DROP = _DROP
+
+    def _flag(self, i: int) -> str:
+        return f"{self.prefix}{i}"
 
     def __bool__(self) -> bool:
         return bool(self.rules)
@@ -342,24 +356,40 @@ class RuleSet:
                 check = scope & (F.count(F.lit(1)).over(window) > 1)
             elif only is not None:
                 check = only & check
-            flags.append(F.coalesce(check, F.lit(False)).alias(_FLAG.format(i)))
-        flagged = df.select("*", *flags, (F.lit(True) if only is None else only).alias(_IN))
-        drop = [F.col(_FLAG.format(i)) for i, r in enumerate(self.row_rules) if r.on_fail == "drop"]
+            flags.append(F.coalesce(check, F.lit(False)).alias(self._flag(i)))
+        flagged = df.select("*", *flags, (F.lit(True) if only is None else only).alias(self._in))
+        drop = [F.col(self._flag(i)) for i, r in enumerate(self.row_rules) if r.on_fail == "drop"]
         move = [
-            F.col(_FLAG.format(i))
+            F.col(self._flag(i))
             for i, r in enumerate(self.row_rules)
             if r.on_fail in ("quarantine", "fail")
         ]
         return flagged.select(
             "*",
-            (reduce(lambda a, b: a | b, move) if move else F.lit(False)).alias(_MOVE),
-            (reduce(lambda a, b: a | b, drop) if drop else F.lit(False)).alias(_DROP),
+            (reduce(lambda a, b: a | b, move) if move else F.lit(False)).alias(self.MOVE),
+            (reduce(lambda a, b: a | b, drop) if drop else F.lit(False)).alias(self.DROP),
+        )
+
+    def restrict(self, flagged: DataFrame, only: SparkColumn) -> DataFrame:
+        """``flagged`` (from :meth:`flag`, flags possibly null after a union) with the
+        rows ``only`` does not select unchecked: every flag false, never null.
+
+        For flags computed early, on more rows than are finally judged (the
+        stream computes them before the watermark tells which rows are late).
+        """
+        scope = F.coalesce(only, F.lit(False)) & F.coalesce(F.col(self._in), F.lit(False))
+        return flagged.withColumns(
+            {
+                c: scope if c == self._in else scope & F.coalesce(F.col(c), F.lit(False))
+                for c in self.flag_columns
+            }
         )
 
     @property
     def flag_columns(self) -> list[str]:
         """The helper columns :meth:`flag` adds."""
-        return [_FLAG.format(i) for i in range(len(self.row_rules))] + [_IN, _MOVE, _DROP]
+        flags = [self._flag(i) for i in range(len(self.row_rules))]
+        return [*flags, self._in, self.MOVE, self.DROP]
 
     def broken_names(self) -> SparkColumn:
         """Array of the names of the row rules a flagged row broke."""
@@ -367,7 +397,7 @@ class RuleSet:
             F.filter(
                 F.array(
                     *[
-                        F.when(F.col(_FLAG.format(i)), F.lit(name))
+                        F.when(F.col(self._flag(i)), F.lit(name))
                         for i, name in enumerate(self.names)
                     ]
                 ),
@@ -379,9 +409,9 @@ class RuleSet:
 
     def split(self, flagged: DataFrame) -> tuple[DataFrame, DataFrame]:
         """(rows to publish, rows to quarantine with ``quality_rules``)."""
-        good = flagged.where(~F.col(_MOVE) & ~F.col(_DROP)).drop(*self.flag_columns)
+        good = flagged.where(~F.col(self.MOVE) & ~F.col(self.DROP)).drop(*self.flag_columns)
         bad = (
-            flagged.where(F.col(_MOVE))
+            flagged.where(F.col(self.MOVE))
             .withColumn(RULES_COLUMN, self.broken_names())
             .drop(*self.flag_columns)
         )
@@ -391,18 +421,19 @@ class RuleSet:
 
     def aggregations(self, schema: T.StructType | None = None) -> list[SparkColumn]:
         """Columns of the single aggregation over flagged rows (``schema``: theirs)."""
-        checked = F.col(_IN)
+        checked = F.col(self._in)
+        q = self.prefix
 
         def counted(cond: SparkColumn) -> SparkColumn:
             return F.count(F.when(cond & checked, F.lit(1)))
 
-        aggs = [counted(F.lit(True)).alias("_q_rows")]
+        aggs = [counted(F.lit(True)).alias(f"{q}_rows")]
         aggs += [
-            counted(F.col(_FLAG.format(i))).alias(f"_q_failed{i}")
+            counted(F.col(self._flag(i))).alias(f"{q}_failed{i}")
             for i in range(len(self.row_rules))
         ]
-        aggs += [counted(F.col(_DROP) & ~F.col(_MOVE)).alias("_q_dropped")]
-        aggs += [counted(F.col(_MOVE)).alias("_q_moved")]
+        aggs += [counted(F.col(self.DROP) & ~F.col(self.MOVE)).alias(f"{q}_dropped")]
+        aggs += [counted(F.col(self.MOVE)).alias(f"{q}_moved")]
         for i, rule in enumerate(self.dataset_rules):
             if rule.rule == "freshness_of_source":
                 name = rule.column or str(self.event_time)
@@ -411,7 +442,7 @@ class RuleSet:
                     epoch = (F.unix_date(newest) + 1) * 86400  # a date is fresh until it ends
                 else:  # epoch seconds from Spark: no Python time zone in between
                     epoch = newest.cast("double")
-                aggs.append(epoch.cast("double").alias(f"_q_max{i}"))
+                aggs.append(epoch.cast("double").alias(f"{q}_max{i}"))
         return aggs
 
     def evaluate(
@@ -471,18 +502,18 @@ class RuleSet:
         failing = [
             i
             for i in range(len(self.row_rules))
-            if any(agg is not None and agg[f"_q_failed{i}"] for agg in groups.values())
+            if any(agg is not None and agg[f"{self.prefix}_failed{i}"] for agg in groups.values())
         ]
         if not failing:
             return {}
-        keys = self.keys or [c for c in flagged.columns if not c.startswith("_q")][:3]
-        any_flag = reduce(lambda a, b: a | b, [F.col(_FLAG.format(i)) for i in failing])
+        keys = self.keys or [c for c in flagged.columns if not c.startswith(PREFIX)][:3]
+        any_flag = reduce(lambda a, b: a | b, [F.col(self._flag(i)) for i in failing])
         picked = (
             flagged.where(any_flag)
             .select(
                 *group_by,
-                F.to_json(F.struct(*[F.col(k) for k in keys])).alias("_q_key"),
-                *[_FLAG.format(i) for i in failing],
+                F.to_json(F.struct(*[F.col(k) for k in keys])).alias(f"{self.prefix}_key"),
+                *[self._flag(i) for i in failing],
             )
             .limit(_SAMPLE_ROWS * max(1, len(groups)))
             .collect()
@@ -496,8 +527,8 @@ class RuleSet:
             )
             per_rule = found.setdefault(key, {})
             for i in failing:
-                if row[_FLAG.format(i)] and len(per_rule.setdefault(i, [])) < self.sample_size:
-                    per_rule[i].append(row["_q_key"])
+                if row[self._flag(i)] and len(per_rule.setdefault(i, [])) < self.sample_size:
+                    per_rule[i].append(row[f"{self.prefix}_key"])
         return found
 
     def _report(
@@ -508,13 +539,14 @@ class RuleSet:
         history: Sequence[int],
         now: datetime,
     ) -> QualityReport:
-        n = int(agg["_q_rows"]) if agg is not None else 0
+        q = self.prefix
+        n = int(agg[f"{q}_rows"]) if agg is not None else 0
         report = QualityReport(rows_checked=n)
         if agg is not None:
-            report.rows_dropped = int(agg["_q_dropped"])
-            report.rows_quarantined = int(agg["_q_moved"])
+            report.rows_dropped = int(agg[f"{q}_dropped"])
+            report.rows_quarantined = int(agg[f"{q}_moved"])
         for i, rule in enumerate(self.row_rules):
-            failed = int(agg[f"_q_failed{i}"]) if agg is not None else 0
+            failed = int(agg[f"{q}_failed{i}"]) if agg is not None else 0
             report.results.append(
                 RuleResult(
                     rule=self.names[i],
@@ -529,7 +561,7 @@ class RuleSet:
             )
         for i, rule in enumerate(self.dataset_rules):
             latest = (
-                agg[f"_q_max{i}"]
+                agg[f"{q}_max{i}"]
                 if agg is not None and rule.rule == "freshness_of_source"
                 else None
             )

@@ -15,11 +15,25 @@ Exactly once is three things together:
    Quarantine is a MERGE insert-if-absent on topic/partition/offset.
 
 The plan is a union of two branches over the same Kafka rows: ``kept`` (the
-valid events that survive the watermark and the dedup) and ``seen`` (every
-consumed row, with its parse verdict). The sink uses ``seen`` to quarantine
-bad events, to account for late ones (rows the stateful operator drops with
-only a counter) and to count everything, so every consumed offset ends up in
-bronze, in quarantine, or counted as a duplicate or a late event.
+valid events no row rule refuses that survive the watermark and the dedup)
+and ``seen`` (every consumed row, with its parse verdict and its row rules'
+verdicts). The sink uses ``seen`` to quarantine bad events, to account for
+late ones (rows the stateful operator drops with only a counter) and to
+count everything, so every consumed offset ends up in bronze, in
+quarantine, or counted as a duplicate, a late event or a dropped one.
+
+Row quality rules decide *before* the dedup. The rules that are a row
+expression (``not_null``, ``range``, ``accepted_values``, ``regex``,
+``expression``) are computed once in the plan on the parsed events; an event
+that breaks a ``drop``, ``quarantine`` or ``fail`` rule never reaches the
+watermark or the dedup state, so it does not move the watermark and a
+corrected re-send of its key is not taken for its duplicate. The sink counts
+the rules over every valid on-time event of the micro-batch (duplicates
+included), stops on a ``fail`` rule before writing anything, and quarantines
+the refused events with their original Kafka text. A late event is late,
+whatever rule it breaks. ``unique`` compares rows (a window, which a
+streaming plan cannot have): the sink judges it on the kept events of each
+micro-batch, after the dedup (see :func:`stream_rules`).
 """
 
 from __future__ import annotations
@@ -63,7 +77,7 @@ from lib.events import (
 )
 from lib.kafka_meta import KafkaView
 from lib.kafka_probe import probe
-from lib.quality import QUALITY_REASON, ROW_KINDS, QualityReport, RuleSet
+from lib.quality import QUALITY_REASON, ROW_KINDS, WINDOW_KINDS, QualityReport, RuleSet
 from lib.retry import Backoff
 
 log = logging.getLogger("lakehouse.stream")
@@ -113,20 +127,62 @@ def read_kafka(
     return spark.readStream.format("kafka").options(**options).load()
 
 
+UNIQUE_PREFIX = "_qu"  # helper columns of the `unique` rules (the others: "_q")
+
+
+def stream_rules(pipeline: Pipeline) -> tuple[RuleSet, RuleSet]:
+    """The pipeline's row rules as a stream runs them: (row checks, unique checks).
+
+    Row checks are row expressions: :func:`ingest_plan` computes them on the
+    parsed events, before the dedup. ``unique`` needs a window over the rows,
+    which a streaming DataFrame cannot have: the sink judges it on the kept
+    (deduplicated) events of each micro-batch, so it holds within a
+    micro-batch only, and on the keys it always passes (the dedup made them
+    unique). Dataset rules judge whole loads (batch_load) and are left out.
+    """
+    rows = [r for r in pipeline.quality if r.rule in ROW_KINDS]
+    common: dict[str, Any] = {"keys": pipeline.keys, "event_time": pipeline.event_time}
+    return (
+        RuleSet([r for r in rows if r.rule not in WINDOW_KINDS], **common),
+        RuleSet([r for r in rows if r.rule in WINDOW_KINDS], prefix=UNIQUE_PREFIX, **common),
+    )
+
+
 def ingest_plan(source: DataFrame, pipeline: Pipeline) -> DataFrame:
-    """Kafka rows -> ``kept`` (valid, watermarked, deduplicated) union ``seen`` (all)."""
+    """Kafka rows -> ``kept`` (valid, passing the row rules, watermarked,
+    deduplicated) union ``seen`` (every row, with its verdicts).
+
+    The row checks of :func:`stream_rules` are computed once, on the parsed
+    events, before the branches split: ``kept`` takes only the valid events
+    that break no ``drop``, ``quarantine`` or ``fail`` rule, so a refused
+    event's key never enters the dedup state (nor moves the watermark), and
+    a corrected re-send of it is not dropped as its duplicate. ``seen``
+    carries the rule flags (booleans) and the keys, for the sink to count,
+    sample and quarantine. Rules may change between runs: a filter before
+    the stateful operator does not change its state, so the checkpoint is
+    kept.
+    """
     if pipeline.stream is None:
         raise ConfigError(f"pipeline {pipeline.name} has no `stream` section")
     columns = pipeline.columns
     required = required_fields(columns, pipeline.keys, pipeline.event_time)
+    checks, _ = stream_rules(pipeline)
     events = (
         source.transform(with_kafka_columns)
         .transform(parse_events, columns, required)
         .withColumn(INGESTED_AT, F.current_timestamp())
-    )
-    kept = (
-        events.filter(F.col(REASON).isNull())
         .transform(with_partition_date, pipeline.event_time, pipeline.partition_by)
+    )
+    valid = F.col(REASON).isNull()
+    admitted = valid
+    carried: list[str] = []
+    if checks:  # on the valid events only (a row the parse refused has null fields)
+        events = checks.flag(events, only=valid)
+        admitted = valid & ~F.col(checks.MOVE) & ~F.col(checks.DROP)
+        keys = [k for k in pipeline.keys if k != pipeline.event_time]
+        carried = [*keys, *checks.flag_columns]  # the keys name failing rows in samples
+    kept = (
+        events.filter(admitted)
         .withWatermark(pipeline.event_time, pipeline.stream.watermark.spark())
         .dropDuplicatesWithinWatermark(list(pipeline.keys))
         .transform(bronze_projection, columns, pipeline.partition_by)
@@ -140,6 +196,7 @@ def ingest_plan(source: DataFrame, pipeline: Pipeline) -> DataFrame:
         DETAIL,
         INGESTED_AT,
         pipeline.event_time,
+        *carried,
         F.lit(SEEN).alias(BRANCH),
     )
     return kept.unionByName(seen, allowMissingColumns=True)
@@ -237,12 +294,15 @@ class BronzeSink:
         self.rewrite_until: dict[str, dict[str, int]] | None = None
         # called once, before the first write of this run (CheckpointGuard.mark_written)
         self.on_first_write: Callable[[], None] | None = None
-        # row rules per micro-batch (dataset rules judge whole loads: batch_load)
+        # row rules per micro-batch (dataset rules judge whole loads: batch_load), all of
+        # them (validated together), and as they run: row checks flagged in the plan,
+        # before the dedup; `unique` here, on the kept rows (see stream_rules)
         self.rules = RuleSet(
             [r for r in pipeline.quality if r.rule in ROW_KINDS],
             keys=pipeline.keys,
             event_time=pipeline.event_time,
         )
+        self.checks, self.unique = stream_rules(pipeline)
         self.quality: list[QualityReport] = []  # one per written micro-batch
         self.failed_quality: QualityReport | None = None  # the batch a `fail` rule stopped
         self._pending_quality: QualityReport | None = None
@@ -340,16 +400,24 @@ class BronzeSink:
             marked = marked.filter(
                 is_seen | (F.col(p.event_time) > F.timestamp_millis(F.lit(watermark)))
             )
+        refused = F.col(REASON).isNotNull()
+        if not self.quarantine_late:
+            refused = refused & (F.col(REASON) != LATE)
+        if self.checks:
+            # the plan flagged every valid event; they count on the valid on-time ones
+            # (a late event is late, whatever rule it breaks)
+            marked = self.checks.restrict(marked, is_seen & F.col(REASON).isNull())
+            refused = refused | F.col(self.checks.MOVE)
         # the raw text is only kept for rows bound for quarantine: less to cache
-        bound_for_quarantine = is_seen & F.col(REASON).isNotNull()
+        bound_for_quarantine = is_seen & refused
         df = marked.select(
             *[
                 F.when(bound_for_quarantine, F.col(c)).alias(c) if c in (RAW_KEY, RAW_VALUE) else c
                 for c in marked.columns
             ]
         )
-        if self.rules:  # one flag per row rule, on the rows bound for bronze
-            df = self.rules.flag(df, only=~is_seen)
+        if self.unique:  # `unique` compares rows: judged on the kept (deduplicated) ones
+            df = self.unique.flag(df, only=~is_seen)
         df = df.persist()
         self._pending_quality = None
         try:
@@ -370,11 +438,24 @@ class BronzeSink:
             log.info("%s", metrics.line())
 
     def _write(self, df: DataFrame, batch_id: int, is_seen: Any) -> BatchMetrics:
+        """Count, check and write one micro-batch (``df``: both branches, held).
+
+        One aggregation gives the counts per outcome and the rule results: the
+        row checks over the valid on-time ``seen`` rows, ``unique`` over the
+        ``kept`` ones. A ``fail`` rule raises before anything is written.
+        Then bronze gets the kept rows ``unique`` did not refuse; quarantine
+        gets the rows the parse refused, the late ones (``late_events:
+        quarantine``) and those a ``quarantine`` rule refused; and
+        ``duplicates`` is what is left of the valid on-time events: those
+        minus the new bronze rows minus the events rules quarantined or dropped.
+        """
         p = self.pipeline
-        # valid on-time rows of `seen` that are not kept were duplicates within the watermark
+        # valid on-time rows of `seen` that are not kept either broke a row rule (the plan
+        # kept them out) or were duplicates within the watermark
         outcome = F.when(~is_seen, F.lit(KEPT)).otherwise(F.coalesce(F.col(REASON), F.lit("valid")))
         clock = time.monotonic()
-        quality_aggs = self.rules.aggregations() if self.rules else []
+        judged = [rules for rules in (self.checks, self.unique) if rules]
+        quality_aggs = [agg for rules in judged for agg in rules.aggregations()]
         stats = (
             df.groupBy(outcome.alias("outcome"), "kafka_topic", "kafka_partition", p.partition_by)
             .agg(
@@ -404,29 +485,37 @@ class BronzeSink:
             else:
                 metrics.by_reason[row.outcome] = metrics.by_reason.get(row.outcome, 0) + row.n
         publish = ~is_seen
-        moved = 0
-        if self.rules:
-            names = [c for c in stats[0].asDict() if c.startswith("_q_")] if stats else []
+        reports: dict[str, QualityReport] = {}
+        for rules in judged:
+            prefix = f"{rules.prefix}_"
+            names = [c for c in stats[0].asDict() if c.startswith(prefix)] if stats else []
             totals = {n: sum(int(row[n] or 0) for row in stats) for n in names}
-            report = self.rules.report_from_totals(df, totals or {"_q_rows": 0})
+            reports[rules.prefix] = rules.report_from_totals(df, totals)
+        checked = reports.get(self.checks.prefix, QualityReport())  # seen rows, before the dedup
+        uniques = reports.get(self.unique.prefix, QualityReport())  # kept rows, after it
+        moved = checked.rows_quarantined + uniques.rows_quarantined
+        if reports:
+            report = self._batch_report(list(reports.values()), valid)
             if report.gate_failed:
                 self.failed_quality = report
                 raise QualityGateError(f"micro-batch {batch_id}: {report.message()}")
             self._pending_quality = report  # counted once the batch is written
             metrics.quality_dropped = report.rows_dropped
-            moved = report.rows_quarantined
             if moved:
                 metrics.by_reason[QUALITY_REASON] = moved
-            publish = publish & ~F.col(RuleSet.MOVE) & ~F.col(RuleSet.DROP)
+        if self.unique:
+            publish = publish & ~F.col(self.unique.MOVE) & ~F.col(self.unique.DROP)
         metrics.late = metrics.by_reason.get(LATE, 0)
         if not self.quarantine_late:
             metrics.by_reason.pop(LATE, None)
-        if valid < kept_rows:  # cannot happen while Spark's late rule is the one we mirror
+        admitted = valid - checked.rows_quarantined - checked.rows_dropped
+        if admitted < kept_rows:  # cannot happen while Spark's late rule is the one we mirror
             log.warning(
-                "batch %d: %d rows kept but only %d valid and on time; late accounting is off",
+                "batch %d: %d rows kept but only %d valid, on time and passing the row rules; "
+                "late accounting is off",
                 batch_id,
                 kept_rows,
-                valid,
+                admitted,
             )
 
         if self.on_first_write is not None and kept_rows:
@@ -435,7 +524,7 @@ class BronzeSink:
         clock = time.monotonic()
         if kept_rows:
             rows = df.filter(publish).transform(bronze_projection, p.columns, p.partition_by)
-            to_publish = kept_rows - moved - metrics.quality_dropped
+            to_publish = kept_rows - uniques.rows_quarantined - uniques.rows_dropped
             metrics.bronze_inserted = self._write_bronze(
                 rows, batch_id, kept_days, metrics.offsets, to_publish
             )
@@ -448,20 +537,28 @@ class BronzeSink:
             rejected = df.filter(is_seen & F.col(REASON).isin(reasons)).transform(
                 quarantine_projection, self.run_id
             )
-            if moved:  # parsed rows that broke a rule: kept as JSON, with the rules' names
-                broke = df.filter(~is_seen & F.col(RuleSet.MOVE)).select(
+            if checked.rows_quarantined:  # events a row rule refused: their Kafka text
+                broke = df.filter(is_seen & F.col(self.checks.MOVE)).select(
+                    *KAFKA_COLUMNS,
+                    RAW_KEY,
+                    RAW_VALUE,
+                    F.lit(QUALITY_REASON).alias(REASON),
+                    self._rules_detail(self.checks),
+                    INGESTED_AT,
+                )
+                rejected = rejected.unionByName(broke.transform(quarantine_projection, self.run_id))
+            if uniques.rows_quarantined:  # kept rows `unique` refused: the parsed event as JSON
+                broke = df.filter(~is_seen & F.col(self.unique.MOVE)).select(
                     *KAFKA_COLUMNS,
                     F.lit(None).cast("string").alias(RAW_KEY),
                     F.to_json(F.struct(*[F.col(c.name) for c in p.columns])).alias(RAW_VALUE),
                     F.lit(QUALITY_REASON).alias(REASON),
-                    F.concat(F.lit("rules: "), F.array_join(self.rules.broken_names(), ", ")).alias(
-                        DETAIL
-                    ),
+                    self._rules_detail(self.unique),
                     INGESTED_AT,
                 )
-                rejected = rejected.unionByName(
-                    broke.transform(quarantine_projection, self.run_id)
-                ).dropDuplicates(list(KAFKA_COLUMNS[:3]))
+                rejected = rejected.unionByName(broke.transform(quarantine_projection, self.run_id))
+            if moved:
+                rejected = rejected.dropDuplicates(list(KAFKA_COLUMNS[:3]))
             merged = insert_if_absent(
                 self.spark,
                 self.quarantine_path,
@@ -471,6 +568,23 @@ class BronzeSink:
             metrics.quarantined = merged.inserted
             metrics.phases_s["quarantine_merge"] = round(time.monotonic() - clock, 3)
         return metrics
+
+    @staticmethod
+    def _rules_detail(rules: RuleSet) -> Any:
+        """``rules: a, b``: the rules a flagged row broke (quarantine's ``detail``)."""
+        return F.concat(F.lit("rules: "), F.array_join(rules.broken_names(), ", ")).alias(DETAIL)
+
+    def _batch_report(self, reports: list[QualityReport], checked: int) -> QualityReport:
+        """One micro-batch's report from its parts (row checks, unique checks): results
+        in the config's order, ``rows_checked`` the valid on-time events of the batch."""
+        order = {name: i for i, name in enumerate(self.rules.names)}
+        results = [r for part in reports for r in part.results]
+        return QualityReport(
+            results=sorted(results, key=lambda r: order.get(r.rule, len(order))),
+            rows_checked=checked,
+            rows_dropped=sum(part.rows_dropped for part in reports),
+            rows_quarantined=sum(part.rows_quarantined for part in reports),
+        )
 
     def _write_bronze(
         self,

@@ -308,6 +308,27 @@ def test_grouped_evaluation_reports_each_group_apart(spark):
     assert reports["a"].results[0].samples == ('{"order_id":"o2"}',)
 
 
+def test_two_rule_sets_with_their_own_prefix_flag_one_frame_and_restrict_unchecks_rows(spark):
+    """What the stream does: row checks early (then limited to some rows), unique later."""
+    checks = RuleSet([rule("range", "quarantine", column="amount", min=0)], keys=["order_id"])
+    uniques = RuleSet([rule("unique", "drop", columns=["status"])], keys=["order_id"], prefix="_qu")
+    df = orders(spark).union(orders(spark, [("o5", "c5", Decimal("-2.00"), "paid", at(12))]))
+    flagged = checks.restrict(checks.flag(df), F.col("order_id") != "o5")  # o5: not judged
+    flagged = uniques.flag(flagged)
+    assert not set(checks.flag_columns) & set(uniques.flag_columns)
+    row = flagged.groupBy().agg(*checks.aggregations(), *uniques.aggregations()).first()
+    got = checks.report_from_totals(flagged, row.asDict())
+    assert (got.rows_checked, got.rows_quarantined) == (4, 1)
+    assert got.results[0].samples == ('{"order_id":"o2"}',)
+    got = uniques.report_from_totals(flagged, row.asDict())
+    assert (got.rows_checked, got.rows_dropped) == (5, 2)  # o2 and o5 share "paid"
+    moved = flagged.where(F.col(checks.MOVE)).select("order_id").collect()
+    assert [r.order_id for r in moved] == ["o2"]
+    assert flagged.where(F.col(checks.MOVE).isNull()).count() == 0
+    with pytest.raises(ValueError):
+        RuleSet([], prefix="flags")
+
+
 def test_a_history_function_sees_the_reports_of_the_groups_before_it(spark):
     """Groups in key order, each history built from the verdicts of the ones before."""
     df = orders(spark).withColumn("day", F.when(F.col("order_id") <= "o3", "b").otherwise("a"))

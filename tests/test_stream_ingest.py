@@ -505,12 +505,138 @@ def test_row_rules_quarantine_with_rule_names_drop_and_warn(spark, harness):
     stored = spark.read.format("delta").load(str(harness.lake / "_ops" / "quality"))
     assert stored.where(f"run_id = '{record['run_id']}'").count() == 3  # row rules only
 
-    # the same event again: a duplicate within the watermark, nothing new anywhere
+    # the same bad event again: the rules judge it before the dedup (its refused first
+    # copy never entered the dedup state), so it is quarantined again under its own
+    # offset, not counted as a duplicate; bronze is not touched
     bronze_versions = harness.versions(spark)
     harness.produce([order("neg", T0, amount=-3, status="lost")])
     code, again = harness.run()
-    assert code == 0 and again["details"]["duplicates"] == 1
-    assert harness.versions(spark) == bronze_versions and harness.quarantine(spark).count() == 1
+    assert code == 0 and again["details"]["duplicates"] == 0
+    assert again["rows_quarantined"] == 1 and again["details"]["quarantined_by_reason"] == {
+        "quality": 1
+    }
+    assert harness.versions(spark) == bronze_versions and harness.quarantine(spark).count() == 2
+
+
+@pytest.mark.parametrize("dedup", ["watermark", "keys"])
+def test_a_corrected_resend_of_a_quarantined_event_lands_in_bronze(spark, harness, dedup):
+    harness.configure(
+        bronze={"table": "bronze.orders", "dedup": dedup},
+        quality=[{"rule": "range", "column": "amount", "min": 0, "on_fail": "quarantine"}],
+    )
+    bad = order("neg", T0, amount=-3)
+    harness.produce([order("a", T0), bad])
+    code, record = harness.run()
+    assert code == 0, record
+    assert keys(harness.bronze(spark)) == ["a"] and record["rows_quarantined"] == 1
+
+    # the producer fixes the amount and sends the event again, well within the
+    # watermark delay (1 hour): the refused copy never entered the dedup state
+    harness.produce([order("neg", T0, amount=3)])
+    code, record = harness.run()
+
+    assert code == 0, record
+    fixed = harness.bronze(spark).filter("order_id = 'neg'").collect()
+    assert [float(r.amount) for r in fixed] == [3.0], "the correction is not in bronze"
+    assert record["rows_out"] == 1 and record["details"]["duplicates"] == 0
+    (q,) = harness.quarantine(spark).collect()  # the bad copy, as it was sent
+    assert (q.raw_key, q.raw_value, q.reason, q.detail) == (
+        "neg",
+        bad.value.decode(),
+        "quality",
+        "rules: range_amount",
+    )
+
+
+@pytest.mark.parametrize("dedup", ["watermark", "keys"])
+def test_a_corrected_resend_of_a_dropped_event_lands_in_bronze(spark, harness, dedup):
+    harness.configure(
+        bronze={"table": "bronze.orders", "dedup": dedup},
+        quality=[
+            {
+                "rule": "expression",
+                "name": "has_status",
+                "expr": "status IS NOT NULL",
+                "on_fail": "drop",
+            }
+        ],
+    )
+    harness.produce([order("a", T0), order("s1", T0, status=None)])
+    code, record = harness.run()
+    assert code == 0, record
+    assert keys(harness.bronze(spark)) == ["a"] and record["details"]["quality_dropped"] == 1
+
+    harness.produce([order("s1", T0 + timedelta(minutes=5), status="paid")])
+    code, record = harness.run()
+
+    assert code == 0, record
+    assert keys(harness.bronze(spark)) == ["a", "s1"], "the correction is not in bronze"
+    assert record["rows_out"] == 1 and record["details"]["duplicates"] == 0
+    assert record["details"]["quality_dropped"] == 0 and harness.quarantine(spark).count() == 0
+
+
+def test_a_refused_event_does_not_move_the_watermark_and_a_late_one_stays_late(spark, harness):
+    harness.configure(
+        quality=[{"rule": "range", "column": "amount", "min": 0, "on_fail": "quarantine"}]
+    )
+    # x moves the watermark to T0 + 2h; the refused event, far ahead, does not move it
+    harness.produce(
+        [order("x", T0 + timedelta(hours=3)), order("ahead", T0 + timedelta(hours=10), amount=-1)]
+    )
+    assert harness.run()[0] == 0
+    harness.produce(
+        [
+            order("ontime", T0 + timedelta(hours=2, minutes=30)),
+            order("latebad", T0, amount=-1),  # late and out of range: late wins
+        ]
+    )
+
+    code, record = harness.run()
+
+    assert code == 0, record
+    assert keys(harness.bronze(spark)) == ["ontime", "x"]
+    got = sorted(
+        (json.loads(r.raw_value)["order_id"], r.reason) for r in harness.quarantine(spark).collect()
+    )
+    assert got == [("ahead", "quality"), ("latebad", "late")]
+    d = record["details"]
+    assert d["late"] == 1 and d["quarantined_by_reason"] == {"late": 1}
+    assert d["quality"]["rows_checked"] == 1 and d["quality"]["broken"] == {}
+
+
+def test_unique_rules_judge_the_kept_events_of_a_micro_batch(spark, harness):
+    harness.configure(
+        quality=[
+            {"rule": "range", "column": "amount", "min": 0, "on_fail": "quarantine"},
+            {"rule": "unique", "column": "status", "on_fail": "quarantine"},
+        ]
+    )
+    harness.produce(
+        [
+            order("a", T0, status="one"),
+            order("b", T0, status="two"),
+            order("c", T0, status="two"),  # b and c share a status: both break `unique`
+            order("b", T0, status="two"),  # a duplicate of b: not judged by `unique`
+            order("neg", T0, amount=-1, status="two"),  # refused by `range` before `unique`
+        ]
+    )
+
+    code, record = harness.run()
+
+    assert code == 0, record
+    assert keys(harness.bronze(spark)) == ["a"]
+    got = sorted(
+        (json.loads(r.raw_value)["order_id"], r.detail) for r in harness.quarantine(spark).collect()
+    )
+    assert got == [
+        ("b", "rules: unique_status"),
+        ("c", "rules: unique_status"),
+        ("neg", "rules: range_amount"),
+    ]
+    d = record["details"]
+    assert d["batch_metrics"][0]["input_rows"] == 5  # one micro-batch (then a no-data one)
+    assert d["duplicates"] == 1 and d["quarantined_by_reason"] == {"quality": 3}
+    assert d["quality"]["broken"] == {"range_amount": 1, "unique_status": 2}
 
 
 def test_a_fail_rule_stops_the_stream_with_exit_3_and_writes_nothing(spark, harness):
