@@ -595,23 +595,6 @@ ACTION = "_action"
 INSERT, UPDATE, DELETE = "insert", "update", "delete"
 
 
-def _committed_on_latest(
-    spark: SparkSession,
-    path: str,
-    planned_at: int,
-    metadata: str,
-    pipeline: str,
-    days: Sequence[date],
-    merged: MergeResult,
-) -> int | None:
-    """:func:`_check_planned_on_latest`, with what our MERGE did attached to a stale plan."""
-    try:
-        return _check_planned_on_latest(spark, path, planned_at, metadata, pipeline, days)
-    except PlannedOnStaleSnapshot as exc:
-        exc.committed = merged  # it committed: the next attempt builds on it
-        raise
-
-
 class PlannedOnStaleSnapshot(TransientError):
     """Another writer of these dates committed between planning a MERGE and committing it."""
 
@@ -777,7 +760,7 @@ def write_silver(
             merged = _execute_merge(spark, builder, pipeline, metadata, materialized=True)
         finally:
             release(planned)
-        committed = _committed_on_latest(
+        committed = _check_planned_on_latest(
             spark, path, version, metadata, pipeline.name, days, merged
         )
         for c in counts.values():
@@ -821,8 +804,10 @@ def _check_planned_on_latest(
     metadata: str,
     pipeline: str,
     days: Sequence[date],
+    merged: MergeResult | None = None,
 ) -> int | None:
-    """Raise :class:`PlannedOnStaleSnapshot` when a commit between planning and the MERGE
+    """Raise :class:`PlannedOnStaleSnapshot` (carrying ``merged``, what our MERGE
+    committed) when a commit between planning and the MERGE
     may have touched these dates (commits of this pipeline's other dates cannot);
     else return the version the MERGE committed. Reads every commit since ``planned_at``
     (however many), not a fixed window."""
@@ -843,10 +828,12 @@ def _check_planned_on_latest(
             meta = {}
         theirs = _metadata_dates(meta) if meta.get("pipeline") == pipeline else None
         if theirs is None or theirs & wanted:
-            raise PlannedOnStaleSnapshot(
+            stale = PlannedOnStaleSnapshot(
                 f"version {r['version']} was committed while the load of "
                 f"{', '.join(sorted(wanted))} was planned"
             )
+            stale.committed = merged  # it committed: the next attempt builds on it
+            raise stale
     return ours[-1]
 
 
@@ -927,7 +914,9 @@ def _insert_into_empty(
         .whenNotMatchedInsert(values=values)
     )
     merged = _execute_merge(spark, builder, pipeline, metadata)
-    committed = _committed_on_latest(spark, path, version, metadata, pipeline.name, days, merged)
+    committed = _check_planned_on_latest(
+        spark, path, version, metadata, pipeline.name, days, merged
+    )
     for c in counts.values():
         c.version = committed
     return counts
