@@ -4,7 +4,7 @@
 #   ./spark-submit.sh [--env ENV] [--conf-dir DIR] [--print-command] JOB [job args...]
 #   ./spark-submit.sh --help
 #
-# Reads conf/base.yaml + conf/<ENV>.yaml (through lib/submit.py, the same
+# Reads conf/base.yaml + conf/<ENV>.yaml (through lib/lakehouse/launch/submit.py, the same
 # loader the jobs use) for the master, deploy mode, jars and Spark confs,
 # zips lib/ for --py-files, and runs jobs/JOB.py with spark-submit. The exit
 # code is the job's own (see README, "Exit codes"); 2 for a bad launch.
@@ -78,7 +78,7 @@ common=(--conf-dir "$CONF_DIR")
 # Job --help needs no Spark: answer it from Python directly.
 for arg in "$@"; do
   if [ "$arg" = "-h" ] || [ "$arg" = "--help" ]; then
-    exec env PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PY" "$ROOT/jobs/$JOB.py" "$@"
+    exec env PYTHONPATH="$ROOT/lib:$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PY" "$ROOT/jobs/$JOB.py" "$@"
   fi
 done
 
@@ -87,8 +87,8 @@ done
 RUN_ID=${LAKEHOUSE_RUN_ID:-$(date -u +%Y%m%dT%H%M%S)-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')}
 
 set +e
-submit_out=$(cd "$ROOT" && "$PY" -m lib.submit --job "$JOB" "${common[@]}" \
-  --zip "$ROOT/.build/lib.zip" --run-id "$RUN_ID")
+submit_out=$(cd "$ROOT" && "$PY" -m lakehouse.launch.submit --job "$JOB" "${common[@]}" \
+  --zip "$ROOT/.build/lakehouse.zip" --run-id "$RUN_ID")
 rc=$?
 set -e
 [ $rc -eq 0 ] || exit $rc
@@ -100,7 +100,7 @@ done
 job_common=("${common[@]}")
 if [ "$DEPLOY_MODE" = cluster ]; then
   # the driver runs on the cluster and reads the config shipped as an archive
-  job_common=(--conf-dir lakehouse-conf)  # lib/submit.py CONF_ALIAS
+  job_common=(--conf-dir lakehouse-conf)  # lib/lakehouse/launch/submit.py CONF_ALIAS
   [ -n "$ENV_NAME" ] && job_common+=(--env "$ENV_NAME")
 fi
 
@@ -114,7 +114,7 @@ export PYSPARK_PYTHON=${PYSPARK_PYTHON:-$PY}
 export PYSPARK_DRIVER_PYTHON=${PYSPARK_DRIVER_PYTHON:-$PY}
 
 if [ -n "$PRINT_COMMAND" ]; then  # for operators porting the launch to their own tooling
-  exec "$PY" -m lib.submit --quote -- "LAKEHOUSE_HOME=$ROOT" "PYSPARK_PYTHON=$PYSPARK_PYTHON" \
+  exec "$PY" -m lakehouse.launch.submit --quote -- "LAKEHOUSE_HOME=$ROOT" "PYSPARK_PYTHON=$PYSPARK_PYTHON" \
     "PYSPARK_DRIVER_PYTHON=$PYSPARK_DRIVER_PYTHON" "$SPARK_SUBMIT" "${submit_args[@]}" \
     "$ROOT/jobs/$JOB.py" "$@" "${job_common[@]}"
 fi
@@ -124,23 +124,23 @@ if [ "$DEPLOY_MODE" = cluster ]; then
   # application failed. Bad arguments and config are refused here first (exit
   # 2, nothing submitted); then spark-submit waits for the application
   # (waitAppCompletion); then the run's own exit code and record are read back
-  # from the ledger (lib/runstatus.py).
+  # from the ledger (lib/lakehouse/launch/runstatus.py).
   trap 'rm -f "$ROOT/.build/conf-$RUN_ID.zip"' EXIT
-  LAKEHOUSE_CHECK_ONLY=1 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
+  LAKEHOUSE_CHECK_ONLY=1 PYTHONPATH="$ROOT/lib:$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
     "$PY" "$ROOT/jobs/$JOB.py" "$@" "${common[@]}" || exit $?
   status=0
   launched_at=$(date -u +%s)
   "$SPARK_SUBMIT" "${submit_args[@]}" "$ROOT/jobs/$JOB.py" "$@" "${job_common[@]}" >&2 || status=$?
   rc=0
   # read with this environment's own pyspark (SPARK_HOME may be a cluster client's)
-  (cd "$ROOT" && env -u SPARK_HOME "$PY" -m lib.runstatus --run-id "$RUN_ID" --submit-status "$status" \
+  (cd "$ROOT" && env -u SPARK_HOME "$PY" -m lakehouse.launch.runstatus --run-id "$RUN_ID" --submit-status "$status" \
     --launched-at "$launched_at" \
     "${common[@]}") || rc=$?
   exit "$rc"
 fi
 
 # Spark's PythonRunner merges the driver's stderr into stdout. The job marks
-# its stderr lines (lib/cli.py); they are sent back to stderr here, so stdout
+# its stderr lines (lib/lakehouse/runtime/job.py); they are sent back to stderr here, so stdout
 # carries only the job's report and, last, its JSON run record.
 #
 # Signals: SIGTERM/SIGINT must reach the Python driver (which stops cleanly

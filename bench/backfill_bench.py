@@ -35,28 +35,33 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT / "lib"), str(ROOT)]
 
 from delta.tables import DeltaTable  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
 from bench.batch_load_bench import orders  # noqa: E402
-from lib.backfill import Backfill, Progress  # noqa: E402
-from lib.config import FilesSource, Sources, load_config  # noqa: E402
-from lib.delta_io import key_condition, materialize, release  # noqa: E402
-from lib.events import REASON  # noqa: E402
-from lib.ledger import Ledger  # noqa: E402
-from lib.loads import (  # noqa: E402
+from lakehouse.batch import (  # noqa: E402  # noqa: E402
     MATERIALIZE_SOURCE_CONF,
+    Backfill,
+    Progress,
     ensure_silver,
     mark_duplicates,
     required_columns,
     silver_columns,
     typed_from_columns,
 )
-from lib.quality import RuleSet  # noqa: E402
-from lib.retry import Backoff  # noqa: E402
-from lib.session import build_session  # noqa: E402
+from lakehouse.config import FilesSource, Sources, load_config  # noqa: E402
+from lakehouse.core import Backoff  # noqa: E402
+from lakehouse.decode import REASON  # noqa: E402
+from lakehouse.lake import (  # noqa: E402
+    Ledger,
+    build_session,
+    key_condition,
+    materialize,
+    release,
+)
+from lakehouse.quality import RuleSet  # noqa: E402
 
 FIRST = date(2026, 5, 1)
 VARIANTS = (

@@ -33,13 +33,11 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT / "lib"), str(ROOT)]
 
 from pyspark.sql import functions as F  # noqa: E402
 
-from lib.config import load_config  # noqa: E402
-from lib.events import REASON  # noqa: E402
-from lib.loads import (  # noqa: E402
+from lakehouse.batch import (  # noqa: E402
     SourceFrame,
     commit_metadata,
     prepare,
@@ -48,7 +46,9 @@ from lib.loads import (  # noqa: E402
     typed_from_columns,
     write_silver,
 )
-from lib.session import build_session  # noqa: E402
+from lakehouse.config import load_config  # noqa: E402
+from lakehouse.decode import REASON  # noqa: E402
+from lakehouse.lake import build_session  # noqa: E402
 
 DAY = date(2026, 6, 30)
 STATUSES = ["placed", "paid", "shipped", "cancelled"]

@@ -32,13 +32,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT / "lib"), str(ROOT)]
 
 from pyspark.sql import functions as F  # noqa: E402
 
-from lib.config import QualityRule, load_config  # noqa: E402
-from lib.quality import RuleSet  # noqa: E402
-from lib.session import build_session  # noqa: E402
+from lakehouse.config import QualityRule, load_config  # noqa: E402
+from lakehouse.lake import build_session  # noqa: E402
+from lakehouse.quality import RuleSet  # noqa: E402
 
 STATUSES = ["placed", "paid", "shipped", "cancelled", "lost"]
 

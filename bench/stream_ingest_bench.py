@@ -39,13 +39,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT / "lib"), str(ROOT)]
 
 from datagen.orders import generate, produce  # noqa: E402
-from lib.config import load_config  # noqa: E402
-from lib.kafka_probe import probe  # noqa: E402
-from lib.session import build_session  # noqa: E402
-from lib.streaming import BronzeSink, ingest_writer, kafka_options, read_kafka  # noqa: E402
+from lakehouse.config import load_config  # noqa: E402
+from lakehouse.lake import build_session  # noqa: E402
+from lakehouse.stream import (  # noqa: E402
+    BronzeSink,
+    ingest_writer,
+    kafka_options,
+    probe,
+    read_kafka,
+)
 
 
 def topic_size(bootstrap: str, topic: str) -> int:

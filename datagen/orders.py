@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=2, help="when the topic is created")
     parser.add_argument("--late-by", default="3h", help="how far before the others late events lie")
     args = parser.parse_args(argv)
-    from lib.durations import Duration
+    from lakehouse.core import Duration
 
     try:
         events = generate(

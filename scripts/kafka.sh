@@ -34,7 +34,7 @@ if [ -x "$ROOT/.venv/bin/python" ]; then PY=$ROOT/.venv/bin/python; else PY=pyth
 die() { echo "kafka.sh: error: $*" >&2; exit 1; }
 
 probe() { # probe [WAIT_SECONDS]: does a broker answer on BOOTSTRAP?
-  PYTHONPATH="$ROOT" "$PY" -m lib.kafka_probe "$BOOTSTRAP" --wait "${1:-0}"
+  PYTHONPATH="$ROOT/lib" "$PY" -m lakehouse.stream.probe "$BOOTSTRAP" --wait "${1:-0}"
 }
 
 running_pid() {

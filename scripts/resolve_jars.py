@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lib.jars import (  # noqa: E402
+from lakehouse.lake import (  # noqa: E402
     LAKEHOUSE_JAR,
     SCALA_BINARY,
     jars_dir,

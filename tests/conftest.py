@@ -1,6 +1,6 @@
 """Shared fixtures: one SparkSession (with Delta), a lake per test, a real broker.
 
-- ``spark``: session-scoped, built by the project's own ``lib.session``
+- ``spark``: session-scoped, built by the project's own ``lakehouse.lake.session``
   builder with fast test settings (local[2], one shuffle partition, no UI).
 - ``settings``: the local settings with the lake under the test's ``tmp_path``.
 - ``kafka_bootstrap``: a real single-node KRaft broker on 127.0.0.1, started
@@ -12,70 +12,29 @@
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
-os.environ["TZ"] = "UTC"
-time.tzset()
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from lib.config import Settings, load_settings  # noqa: E402
-from lib.kafka_probe import probe  # noqa: E402
-
-KAFKA_PORT = int(os.environ.get("LAKEHOUSE_TEST_KAFKA_PORT", "19092"))
-KAFKA_BOOTSTRAP = f"127.0.0.1:{KAFKA_PORT}"
-KAFKA_DIR = ROOT / ".kafka-test"
-
-# Spark settings of the test session (also written into the config folders
-# tests create, so an in-process job does not change the shared session).
-TEST_SPARK_CONF = {
-    "spark.sql.shuffle.partitions": "1",
-    "spark.default.parallelism": "2",
-    "spark.ui.enabled": "false",
-    "spark.ui.showConsoleProgress": "false",
-    "spark.databricks.delta.snapshotPartitions": "1",
-    "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
-    "spark.driver.memory": "2g",
-    "spark.driver.host": "127.0.0.1",
-    "spark.driver.bindAddress": "127.0.0.1",
-    "spark.log.level": "WARN",
-    "spark.sql.streaming.stateStore.providerClass": (
-        "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
-    ),
-    "spark.sql.streaming.stateStore.rocksdb.trackTotalNumberOfRows": "false",
-}
-
-
-def kafka_env() -> dict[str, str]:
-    """Environment for scripts/kafka.sh pointing at the test broker."""
-    return {**os.environ, "KAFKA_PORT": str(KAFKA_PORT), "LAKEHOUSE_KAFKA_DIR": str(KAFKA_DIR)}
-
-
-def make_settings(lake_root: Path | str) -> Settings:
-    """The repository's local settings, with test Spark settings and lake."""
-    base = load_settings(
-        "local", ROOT / "conf", environ={"KAFKA_BOOTSTRAP_SERVERS": KAFKA_BOOTSTRAP}
-    )
-    spark = dataclasses.replace(
-        base.spark, master="local[2]", conf={**base.spark.conf, **TEST_SPARK_CONF}
-    )
-    return dataclasses.replace(base, lake_root=str(lake_root), spark=spark)
+from lakehouse.config.model import Settings
+from lakehouse.stream.probe import probe
+from tests.harness.env import (  # noqa: F401
+    KAFKA_BOOTSTRAP,
+    KAFKA_DIR,
+    KAFKA_PORT,
+    ROOT,
+    TEST_SPARK_CONF,
+    kafka_env,
+    make_settings,
+)
 
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
-    from lib.session import build_session
+    from lakehouse.lake.session import build_session
 
     session = build_session(make_settings(tmp_path_factory.mktemp("lake")), "tests")
     yield session
@@ -131,3 +90,14 @@ def kafka_topic(kafka_admin, request) -> Iterator[str]:
     futures[name].result(timeout=30)
     yield name
     kafka_admin.delete_topics([name])[name].result(timeout=30)
+
+
+TIERS = ("unit", "spark", "jobs", "system")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Each test carries its tier's marker (the folder it lives in): ``-m unit`` etc."""
+    for item in items:
+        tier = item.path.parent.name
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))

@@ -1,0 +1,31 @@
+"""The floor under everything: errors and exit codes, retries, durations, DDL, column names,
+stopping. No SparkSession, no I/O.
+"""
+
+from __future__ import annotations
+
+from lakehouse.core.durations import Duration
+from lakehouse.core.errors import (
+    ConfigError,
+    ExitCode,
+    LakehouseError,
+    QualityGateError,
+    UsageError,
+    exit_code_for,
+    one_line,
+)
+from lakehouse.core.paths import project_root
+from lakehouse.core.retry import Backoff
+
+__all__ = [
+    "Backoff",
+    "ConfigError",
+    "Duration",
+    "ExitCode",
+    "LakehouseError",
+    "QualityGateError",
+    "UsageError",
+    "exit_code_for",
+    "one_line",
+    "project_root",
+]

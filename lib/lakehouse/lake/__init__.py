@@ -1,0 +1,38 @@
+"""The lake itself: the SparkSession, jars, file systems, Delta write primitives and the run
+ledger.
+"""
+
+from __future__ import annotations
+
+from lakehouse.lake.delta_io import key_condition, materialize, release
+from lakehouse.lake.jars import (
+    LAKEHOUSE_JAR,
+    SCALA_BINARY,
+    jars_dir,
+    read_manifest,
+    spark_jars,
+    spark_packages,
+)
+from lakehouse.lake.ledger import Ledger, RunRecord, check_run_id, new_run_id, utcnow
+from lakehouse.lake.session import build_session, jar_settings, java_binary, spark_conf
+
+__all__ = [
+    "LAKEHOUSE_JAR",
+    "SCALA_BINARY",
+    "Ledger",
+    "RunRecord",
+    "build_session",
+    "check_run_id",
+    "jar_settings",
+    "jars_dir",
+    "java_binary",
+    "key_condition",
+    "materialize",
+    "new_run_id",
+    "read_manifest",
+    "release",
+    "spark_conf",
+    "spark_jars",
+    "spark_packages",
+    "utcnow",
+]

@@ -1,0 +1,237 @@
+"""Idempotent Delta writes: the few named places where tables are written.
+
+- :func:`ensure_table` creates a table with an explicit schema before any
+  writer needs it (so two first writers never race to create it);
+- :func:`insert_if_absent` is MERGE with only "when not matched then
+  insert" (the ``ON CONFLICT DO NOTHING`` pattern), optionally restricted to
+  a set of partition values so only those partitions are read;
+- :func:`materialize` / :func:`release` hold a frame that several actions
+  and a MERGE read, computed once;
+- :func:`append_once_options` makes an append that must happen once (ledger
+  and quality rows) a Delta idempotent write, so a retry after a commit that
+  landed (its acknowledgement lost) is skipped instead of appending twice.
+
+Conditions are built from Column expressions over validated identifiers,
+never from SQL text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import reduce
+from typing import Any
+
+from delta.tables import DeltaTable
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakehouse.core.errors import is_transient
+from lakehouse.core.retry import Backoff, retry
+
+log = logging.getLogger(__name__)
+
+_CREATE_BACKOFF = Backoff(attempts=5, base_delay=0.2, max_delay=2.0)
+
+
+def materialize(df: DataFrame) -> DataFrame:
+    """``df`` computed now, once, its rows held by the executors (memory, then disk).
+
+    Not ``df.persist()``: Delta's MERGE does not find a cached plan that
+    holds ``current_timestamp()`` (delta-io/delta#2011), so such a cached
+    source is computed again - reads, casts, window sorts and all - by the
+    MERGE. The frame returned here has its lineage cut (a local checkpoint):
+    every action on it, a MERGE too, reads the held rows. Losing an executor
+    loses its blocks; the error (``CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND``) counts
+    as transient, so the load is retried. Free the rows with :func:`release`
+    (given the very frame returned here, not one derived from it).
+    """
+    return df.localCheckpoint(eager=True)
+
+
+def release(df: DataFrame | None) -> None:
+    """Free the rows of a frame from :func:`materialize` now (not at the JVM's next GC).
+
+    The frame cannot be read afterwards.
+    """
+    if df is None:
+        return
+    try:
+        df._jdf.queryExecution().analyzed().rdd().unpersist(False)
+    except Exception as exc:  # not the materialized frame itself: its rows stay held
+        log.warning("rows not released (not a frame from materialize()): %s", exc)
+
+
+def append_once_options(kind: str, label: str, rows: Iterable[Sequence[Any]]) -> dict[str, str]:
+    """Writer options (``txnAppId``, ``txnVersion``) that make an append of ``rows`` happen once.
+
+    Delta skips a write whose ``txnVersion`` is not above the last one it
+    recorded for its ``txnAppId``. The app id here is ``kind:label:digest``:
+    ``label`` (cut to 64 characters) says what is written, the digest (128
+    bits of SHA-256) covers every value of every row. So the same rows
+    written again - a retry after a commit that landed but whose
+    acknowledgement was lost - are skipped, while two different writes never
+    share an app id, even when they reuse a run id (``$LAKEHOUSE_RUN_ID``):
+    their rows differ (times, attempt). Each app id serves one write, hence
+    ``txnVersion`` 0. Compute the options once, outside the retried function.
+    """
+    text = json.dumps([list(r) for r in rows], default=str, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+    return {"txnAppId": f"{kind}:{label[:64]}:{digest}", "txnVersion": "0"}
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """Row counts reported by a MERGE."""
+
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+
+
+# Tables whose idempotent appends (append_once_options) are retried within seconds:
+# their transaction ids need not be kept for ever (each append adds one to the log).
+ONCE_APPEND_PROPERTIES = {
+    "delta.appendOnly": "true",
+    "delta.setTransactionRetentionDuration": "interval 7 days",
+}
+
+
+def ensure_table(
+    spark: SparkSession,
+    path: str,
+    schema: T.StructType,
+    *,
+    partition_by: Sequence[str] = (),
+    properties: dict[str, str] | None = None,
+) -> None:
+    """Create the Delta table at ``path`` if it does not exist (race-safe)."""
+
+    def create() -> None:
+        builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
+        if partition_by:
+            builder = builder.partitionedBy(*partition_by)
+        for key, value in (properties or {}).items():
+            builder = builder.property(key, value)
+        builder.execute()
+
+    retry(create, _CREATE_BACKOFF, retryable=_creation_race)
+
+
+def _creation_race(exc: BaseException) -> bool:
+    """Errors a losing creator sees while another thread or process creates the table.
+
+    Besides Delta's concurrent-modification errors, ``createIfNotExists``
+    can find the folder half-made and report the table as not found, or as a
+    non-empty location that is not a Delta table (both seen with three
+    threads creating the same new table).
+    """
+    text = str(exc)
+    return is_transient(exc) or any(code in text for code in _CREATION_RACE_CODES)
+
+
+_CREATION_RACE_CODES = (
+    "DELTA_TABLE_NOT_FOUND",
+    "DELTA_PROTOCOL_CHANGED",
+    "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION",
+)
+
+
+def _col(alias: str, name: str) -> Column:
+    return F.col(f"{alias}.`{name}`")
+
+
+def key_condition(keys: Sequence[str]) -> Column:
+    """``t.k1 = s.k1 AND t.k2 = s.k2 ...`` (keys are never null in our tables)."""
+    if not keys:
+        raise ValueError("a MERGE needs at least one key column")
+    return reduce(lambda a, b: a & b, [_col("t", k) == _col("s", k) for k in keys])
+
+
+def insert_if_absent(
+    spark: SparkSession,
+    path: str,
+    source: DataFrame,
+    keys: Sequence[str],
+    *,
+    partition_column: str | None = None,
+    partition_values: Iterable[Any] = (),
+    lookback_days: int = 0,
+) -> MergeResult:
+    """Insert the source rows whose keys are not in the target yet.
+
+    With ``partition_column``, the condition also requires the same partition
+    and limits the target to ``partition_values`` (a literal list), so Delta
+    reads only those partitions and loads of other days do not conflict.
+    With ``lookback_days`` (date partitions), a key also matches a target row
+    up to that many days before its own, so a copy that lands on a later
+    day than the original is not inserted again; those days are read too.
+    """
+    condition = key_condition(keys)
+    if partition_column is not None:
+        values = sorted(set(partition_values))
+        if not values:
+            return MergeResult()
+        if lookback_days:  # a key matches on its own day or up to lookback_days before it
+            days = sorted({d - timedelta(days=i) for d in values for i in range(lookback_days + 1)})
+            condition = (
+                condition
+                & (_col("t", partition_column) <= _col("s", partition_column))
+                & _col("t", partition_column).isin(days)
+            )
+        else:
+            condition = (
+                condition
+                & (_col("t", partition_column) == _col("s", partition_column))
+                & _col("t", partition_column).isin(values)
+            )
+    metrics = (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(source.alias("s"), condition)
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+    return merge_result(metrics)
+
+
+def idempotent_append(source: DataFrame, path: str, app_id: str, version: int) -> None:
+    """Append ``source`` as Delta's idempotent write ``(app_id, version)``.
+
+    Delta skips the write when the table already recorded a version at or
+    above ``version`` for ``app_id`` (a replayed micro-batch): blind appends
+    never conflict, and a retry after a commit that landed adds nothing.
+    Whether a commit was made shows in :func:`table_version` before and after.
+    """
+    (
+        source.write.format("delta")
+        .mode("append")
+        .option("txnAppId", app_id)
+        .option("txnVersion", str(version))
+        .save(path)
+    )
+
+
+def table_version(spark: SparkSession, path: str) -> int:
+    """The latest commit version of the Delta table at ``path``."""
+    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+
+
+def merge_result(metrics: DataFrame | None) -> MergeResult:
+    """The row counts of a MERGE's metrics frame (what ``execute()`` returns)."""
+    if metrics is None:
+        return MergeResult()
+    row = metrics.first()
+    if row is None:
+        return MergeResult()
+    values = row.asDict()
+    return MergeResult(
+        inserted=int(values.get("num_inserted_rows") or 0),
+        updated=int(values.get("num_updated_rows") or 0),
+        deleted=int(values.get("num_deleted_rows") or 0),
+    )

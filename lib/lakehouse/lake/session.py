@@ -1,0 +1,101 @@
+"""The one SparkSession builder every job (and the test suite) uses."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from pyspark.sql import SparkSession
+
+from lakehouse.config.model import Settings
+from lakehouse.core.errors import LakehouseError
+from lakehouse.lake.jars import LOCAL_LOGSTORE, lakehouse_jar, spark_jars, spark_packages
+
+DELTA_SETTINGS = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    "spark.sql.session.timeZone": "UTC",
+}
+
+
+def launched_by_spark_submit() -> bool:
+    """True inside a driver started by spark-submit (it set master and jars already)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def app_name(job: str, pipeline: str | None = None) -> str:
+    """``lakehouse-jobs:<job>:<pipeline>``, the name every run shows in the Spark UI."""
+    return f"lakehouse-jobs:{job}:{pipeline or '-'}"
+
+
+def jar_settings(settings: Settings) -> dict[str, str]:
+    """How the JVM jars reach Spark: files from the cache, or Maven coordinates.
+
+    The project's own jar (the multi-process-safe LogStore for ``file:``
+    lakes) always travels as a file; in ``packages`` mode it is optional, so
+    a cluster that never ran scripts/setup.sh can still launch.
+    """
+    conf: dict[str, str] = {}
+    if settings.spark.jars == "packages":
+        conf["spark.jars.packages"] = ",".join(spark_packages())
+        if settings.spark.repositories:
+            conf["spark.jars.repositories"] = ",".join(settings.spark.repositories)
+        own = lakehouse_jar(required=False)
+        if own:
+            conf["spark.jars"] = own
+    else:
+        conf["spark.jars"] = ",".join(spark_jars())
+    if "spark.jars" in conf:
+        conf["spark.delta.logStore.file.impl"] = LOCAL_LOGSTORE
+    return conf
+
+
+def spark_conf(settings: Settings, *, with_jars: bool = True) -> dict[str, str]:
+    """Every Spark setting a job runs with, from config: Delta, UTC, jars, extras.
+
+    The launcher passes the same settings to spark-submit, so a job started by
+    ``spark-submit.sh`` and one started in-process see identical settings.
+    User settings from ``spark.conf`` come last and win.
+    """
+    conf = dict(DELTA_SETTINGS)
+    if with_jars:
+        conf.update(jar_settings(settings))
+    conf.update(settings.spark.conf)
+    return conf
+
+
+def java_binary() -> str:
+    """The ``java`` Spark will start: ``$JAVA_HOME/bin/java`` or the one on PATH.
+
+    Raises:
+        LakehouseError: no Java is installed.
+    """
+    home = os.environ.get("JAVA_HOME")
+    if home and os.access(os.path.join(home, "bin", "java"), os.X_OK):
+        return os.path.join(home, "bin", "java")
+    found = shutil.which("java")
+    if found is None:
+        raise LakehouseError(
+            "Java not found: install Java 17 (apt-get install openjdk-17-jdk-headless) "
+            "or set JAVA_HOME"
+        )
+    return found
+
+
+def build_session(settings: Settings, job: str, pipeline: str | None = None) -> SparkSession:
+    """Get or create the SparkSession for ``job``, configured from ``settings``.
+
+    Under spark-submit the launcher already chose master, deploy mode and jars;
+    in-process (tests, notebooks, ``python jobs/x.py``) they come from config.
+
+    Raises:
+        LakehouseError: Java or the jar cache is missing.
+    """
+    builder = SparkSession.builder.appName(app_name(job, pipeline))
+    under_submit = launched_by_spark_submit()
+    if not under_submit:
+        java_binary()
+        builder = builder.master(settings.spark.master)
+    for key, value in spark_conf(settings, with_jars=not under_submit).items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()

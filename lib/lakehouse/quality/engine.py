@@ -1,0 +1,762 @@
+"""Data-quality rules: decide whether data is good enough to publish.
+
+Row rules (``not_null``, ``unique``, ``accepted_values``, ``range``,
+``regex``, ``expression``) become one boolean column each in a single
+projection; dataset rules (``row_count``, ``row_count_change``, ``schema``,
+``freshness_of_source``) and the failure count of every row rule come out of
+one aggregation. So checking ten rules costs one pass over the data, not ten
+Spark jobs (``bench/quality_bench.py`` measures it).
+
+Severities: ``warn`` records only; ``drop`` removes the rows (counted);
+``quarantine`` moves them out with the names of every rule they broke;
+``fail`` fails the gate: the caller writes nothing and exits 3.
+
+Public API, usable outside the jobs::
+
+    good, bad, report = check(df, rules, keys=["order_id"])
+    report.raise_for_gate()          # QualityGateError (exit 3) on a `fail` rule
+
+``bad`` holds the rows of ``quarantine`` and ``fail`` rules, plus a column
+``quality_rules`` (array of the rule names each row broke).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from functools import reduce
+from typing import Any
+
+from pyspark.errors import AnalysisException, ParseException
+from pyspark.sql import Column as SparkColumn
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakehouse.config.model import QualityRule
+from lakehouse.core.ddl import DdlError, parse_columns
+from lakehouse.core.durations import human_seconds
+from lakehouse.core.errors import ConfigError, QualityGateError
+
+# a group's row_count_change history from its key and the reports of the groups before it
+HistoryOf = Callable[[Any, Mapping[Any, "QualityReport"]], Sequence[int]]
+ROW_KINDS = frozenset({"not_null", "unique", "accepted_values", "range", "regex", "expression"})
+# row rules that compare rows (a window): they cannot run on a streaming DataFrame
+WINDOW_KINDS = frozenset({"unique"})
+DATASET_KINDS = frozenset({"row_count", "row_count_change", "schema", "freshness_of_source"})
+QUALITY_REASON = "quality"  # the reason quarantined rows carry
+RULES_COLUMN = "quality_rules"  # bad rows: names of the rules each broke
+PREFIX = "_q"  # helper columns of flagged rows: "_q0", "_q_move", ... (reserved in loads)
+_DROP = "_q_drop"
+_MOVE = "_q_move"  # breaks a quarantine or fail rule
+_SAMPLE_ROWS = 200
+
+QUALITY_SCHEMA = T.StructType(
+    [
+        T.StructField("run_id", T.StringType(), False),
+        T.StructField("job", T.StringType(), False),
+        T.StructField("pipeline", T.StringType(), True),
+        T.StructField("logical_date", T.DateType(), True),
+        T.StructField("checked_at", T.TimestampType(), False),
+        T.StructField("rule", T.StringType(), False),
+        T.StructField("kind", T.StringType(), False),
+        T.StructField("severity", T.StringType(), False),
+        T.StructField("level", T.StringType(), False),
+        T.StructField("rows_checked", T.LongType(), False),
+        T.StructField("rows_failed", T.LongType(), True),
+        T.StructField("passed", T.BooleanType(), False),
+        T.StructField("samples", T.ArrayType(T.StringType()), True),
+        T.StructField("detail", T.StringType(), True),
+    ]
+)
+
+
+def rule_name(rule: QualityRule) -> str:
+    """The rule's ``name``, or one made of its kind and columns (``not_null_customer_id``)."""
+    if rule.name:
+        return rule.name
+    return "_".join([rule.rule, *rule.target_columns])
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """What one rule found in one batch of data."""
+
+    rule: str
+    kind: str
+    severity: str
+    rows_checked: int
+    rows_failed: int | None  # None for dataset rules: they pass or fail as a whole
+    passed: bool
+    samples: tuple[str, ...] = ()
+    detail: str | None = None
+
+    @property
+    def level(self) -> str:
+        """``row`` or ``dataset``."""
+        return "row" if self.kind in ROW_KINDS else "dataset"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the ledger and the health report)."""
+        return {**asdict(self), "samples": list(self.samples), "level": self.level}
+
+
+@dataclass
+class QualityReport:
+    """All rule results of one batch, and what happened to its rows."""
+
+    results: list[RuleResult] = field(default_factory=list)
+    rows_checked: int = 0
+    rows_dropped: int = 0
+    rows_quarantined: int = 0
+
+    @property
+    def gate_failures(self) -> list[RuleResult]:
+        """Rules of severity ``fail`` that did not pass."""
+        return [r for r in self.results if r.severity == "fail" and not r.passed]
+
+    @property
+    def gate_failed(self) -> bool:
+        """Whether the data must not be published."""
+        return bool(self.gate_failures)
+
+    @property
+    def broken(self) -> list[RuleResult]:
+        """Every rule that did not pass, whatever its severity."""
+        return [r for r in self.results if not r.passed]
+
+    def message(self) -> str:
+        """One line naming the rules that failed the gate (or that did not pass)."""
+        failures = self.gate_failures or self.broken
+        if not failures:
+            return f"all {len(self.results)} rules passed on {self.rows_checked} rows"
+        parts = []
+        for r in failures:
+            if r.rows_failed is not None:
+                text = f"{r.rule} ({r.rows_failed} of {r.rows_checked} rows"
+                text += f", e.g. {', '.join(r.samples[:3])})" if r.samples else ")"
+            else:
+                text = f"{r.rule} ({r.detail})"
+            parts.append(text)
+        head = "quality gate failed" if self.gate_failed else "quality rules broken"
+        return f"{head}: {'; '.join(parts)}"
+
+    def raise_for_gate(self) -> None:
+        """Raise QualityGateError (exit 3) when a ``fail`` rule did not pass."""
+        if self.gate_failed:
+            raise QualityGateError(self.message())
+
+    def summary(self) -> dict[str, Any]:
+        """The short form kept in the run ledger's details."""
+        return {
+            "rows_checked": self.rows_checked,
+            "rows_dropped": self.rows_dropped,
+            "rows_quarantined": self.rows_quarantined,
+            "rules": len(self.results),
+            "broken": {
+                r.rule: r.rows_failed if r.rows_failed is not None else 1 for r in self.broken
+            },
+            "gate": "failed" if self.gate_failed else "passed",
+        }
+
+    @classmethod
+    def combine(cls, reports: Sequence[QualityReport]) -> QualityReport:
+        """One report of several batches (a stream's micro-batches): counts added per rule."""
+        merged: dict[str, RuleResult] = {}
+        total = cls()
+        for report in reports:
+            total.rows_checked += report.rows_checked
+            total.rows_dropped += report.rows_dropped
+            total.rows_quarantined += report.rows_quarantined
+            for r in report.results:
+                old = merged.get(r.rule)
+                if old is None:
+                    merged[r.rule] = r
+                    continue
+                failed = None
+                if old.rows_failed is not None or r.rows_failed is not None:
+                    failed = (old.rows_failed or 0) + (r.rows_failed or 0)
+                checked = old.rows_checked + r.rows_checked
+                if failed is not None:
+                    detail = f"{failed} of {checked} rows" if failed else None
+                else:
+                    detail = r.detail if not r.passed else old.detail
+                merged[r.rule] = RuleResult(
+                    rule=r.rule,
+                    kind=r.kind,
+                    severity=r.severity,
+                    rows_checked=checked,
+                    rows_failed=failed,
+                    passed=old.passed and r.passed,
+                    samples=(old.samples + r.samples)[: max(len(old.samples), 5)],
+                    detail=detail,
+                )
+        total.results = list(merged.values())
+        return total
+
+
+# ---------------------------------------------------------------- rules
+
+
+def _row_check(rule: QualityRule) -> SparkColumn | None:
+    """True where a row breaks the rule (never null); None for ``unique``."""
+    cols = [F.col(c) for c in rule.target_columns]
+    if rule.rule == "not_null":
+        return reduce(lambda a, b: a | b, [c.isNull() for c in cols])
+    if rule.rule == "accepted_values":
+        c = cols[0]
+        return c.isNotNull() & ~c.cast("string").isin(list(rule.values))
+    if rule.rule == "range":
+        c = cols[0]
+        outside = F.lit(False)
+        if rule.min is not None:
+            outside = outside | (
+                (c < F.lit(rule.min)) if rule.min_inclusive else (c <= F.lit(rule.min))
+            )
+        if rule.max is not None:
+            outside = outside | (
+                (c > F.lit(rule.max)) if rule.max_inclusive else (c >= F.lit(rule.max))
+            )
+        return c.isNotNull() & outside
+    if rule.rule == "regex":
+        c = cols[0]
+        return c.isNotNull() & ~c.cast("string").rlike(str(rule.pattern))
+    if rule.rule == "expression":
+        return ~F.coalesce(F.expr(str(rule.expr)), F.lit(False))
+    return None  # unique: a window, see RuleSet.flag
+
+
+def _expected_types(rule: QualityRule) -> dict[str, T.DataType]:
+    try:
+        return {
+            name: parse_columns(f"{name} {ddl}")[0].data_type for name, ddl in rule.expected.items()
+        }
+    except DdlError as exc:  # the config loader checked it already
+        raise ConfigError(f"rule {rule_name(rule)}: {exc}") from None
+
+
+class RuleSet:
+    """The rules of a pipeline, compiled for a DataFrame's columns.
+
+    Args:
+        rules: the rules (``pipeline.quality``).
+        keys: columns that identify a row; failing rows are sampled by them.
+        event_time: default column of ``freshness_of_source``.
+        sample_size: how many failing keys a result keeps per rule.
+        prefix: of the helper columns :meth:`flag` adds and of the aggregation's
+            columns (``_q0``, ``_q_move``, ``_q_rows``...); two rule sets with
+            different prefixes can flag the same frame (``_q...`` names only).
+    """
+
+    def __init__(
+        self,
+        rules: Sequence[QualityRule],
+        *,
+        keys: Sequence[str] = (),
+        event_time: str | None = None,
+        sample_size: int = 5,
+        prefix: str = PREFIX,
+    ):
+        if not prefix.startswith(PREFIX) or not prefix.isidentifier():
+            raise ValueError(f"a rule set's column prefix starts with {PREFIX!r}: {prefix!r}")
+        self.prefix = prefix
+        self.MOVE = f"{prefix}_move"
+        self.DROP = f"{prefix}_drop"
+        self._in = f"{prefix}_in"  # the row is checked at all
+        self.rules = list(rules)
+        self.keys = list(keys)
+        self.event_time = event_time
+        self.sample_size = sample_size
+        self.row_rules = [r for r in self.rules if r.rule in ROW_KINDS]
+        self.dataset_rules = [r for r in self.rules if r.rule in DATASET_KINDS]
+        self.names = [rule_name(r) for r in self.row_rules]
+
+    MOVE = _MOVE  # the default prefix's; an instance has its own (self.MOVE)
+    DROP = _DROP
+
+    def _flag(self, i: int) -> str:
+        return f"{self.prefix}{i}"
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    @property
+    def moves_rows(self) -> bool:
+        """Whether a row rule can take rows out (drop, quarantine or fail)."""
+        return any(r.on_fail != "warn" for r in self.row_rules)
+
+    # -- checks against the data's schema (exit 2 before any data moves)
+
+    def validate(self, schema: T.StructType, spark: SparkSession) -> None:
+        """Check columns and expressions against ``schema``; ConfigError (exit 2) if not."""
+        names = set(schema.fieldNames())
+        empty = spark.createDataFrame([], schema)
+        for i, rule in enumerate(self.rules):
+            where = f"quality[{i}] ({rule_name(rule)})"
+            for col in rule.target_columns:
+                if col not in names:
+                    raise ConfigError(f"{where}: column {col!r} is not in the data", key=where)
+            if rule.rule == "expression":
+                try:
+                    kind = empty.select(F.expr(str(rule.expr)).alias("x")).schema["x"].dataType
+                except (AnalysisException, ParseException) as exc:
+                    first = str(exc).strip().splitlines()[0]
+                    raise ConfigError(f"{where}: expression does not resolve: {first}") from None
+                if not isinstance(kind, (T.BooleanType, T.NullType)):
+                    raise ConfigError(
+                        f"{where}: expression must be true or false, not {kind.simpleString()}"
+                    )
+            if rule.rule == "freshness_of_source":
+                col = rule.column or self.event_time
+                if col not in names:
+                    raise ConfigError(f"{where}: column {col!r} is not in the data", key=where)
+                kind = schema[col].dataType
+                if not isinstance(kind, (T.TimestampType, T.TimestampNTZType, T.DateType)):
+                    raise ConfigError(f"{where}: {col} is {kind.simpleString()}, not a time")
+            if rule.rule == "range":
+                kind = schema[str(rule.column)].dataType
+                if not isinstance(kind, T.NumericType):
+                    raise ConfigError(
+                        f"{where}: range needs a numeric column; {rule.column} is "
+                        f"{kind.simpleString()}"
+                    )
+        try:  # every row check and the aggregation, analysed (no row read)
+            _ = self.flag(empty).groupBy().agg(*self.aggregations(schema)).schema
+        except (AnalysisException, ParseException) as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise ConfigError(f"quality rules do not fit the data: {first}") from None
+
+    # -- the one projection
+
+    def flag(
+        self,
+        df: DataFrame,
+        group_by: Sequence[str] = (),
+        only: SparkColumn | None = None,
+    ) -> DataFrame:
+        """``df`` plus one boolean column per row rule, and ``_q_drop`` / ``_q_move``.
+
+        ``only`` limits checking to the rows it selects (others get all flags
+        false); ``group_by`` columns tell batches apart (``unique`` holds
+        within each group).
+        """
+        flags: list[SparkColumn] = []
+        for i, rule in enumerate(self.row_rules):
+            check = _row_check(rule)
+            if check is None:  # unique: more than one checked row with these values
+                cols = [F.col(c) for c in rule.target_columns]
+                complete = reduce(lambda a, b: a & b, [c.isNotNull() for c in cols])
+                scope = complete if only is None else (complete & only)
+                window = Window.partitionBy(*[F.col(g) for g in group_by], *cols, scope)
+                check = scope & (F.count(F.lit(1)).over(window) > 1)
+            elif only is not None:
+                check = only & check
+            flags.append(F.coalesce(check, F.lit(False)).alias(self._flag(i)))
+        flagged = df.select("*", *flags, (F.lit(True) if only is None else only).alias(self._in))
+        drop = [F.col(self._flag(i)) for i, r in enumerate(self.row_rules) if r.on_fail == "drop"]
+        move = [
+            F.col(self._flag(i))
+            for i, r in enumerate(self.row_rules)
+            if r.on_fail in ("quarantine", "fail")
+        ]
+        return flagged.select(
+            "*",
+            (reduce(lambda a, b: a | b, move) if move else F.lit(False)).alias(self.MOVE),
+            (reduce(lambda a, b: a | b, drop) if drop else F.lit(False)).alias(self.DROP),
+        )
+
+    def restrict(self, flagged: DataFrame, only: SparkColumn) -> DataFrame:
+        """``flagged`` (from :meth:`flag`, flags possibly null after a union) with the
+        rows ``only`` does not select unchecked: every flag false, never null.
+
+        For flags computed early, on more rows than are finally judged (the
+        stream computes them before the watermark tells which rows are late).
+        """
+        scope = F.coalesce(only, F.lit(False)) & F.coalesce(F.col(self._in), F.lit(False))
+        return flagged.withColumns(
+            {
+                c: scope if c == self._in else scope & F.coalesce(F.col(c), F.lit(False))
+                for c in self.flag_columns
+            }
+        )
+
+    @property
+    def flag_columns(self) -> list[str]:
+        """The helper columns :meth:`flag` adds."""
+        flags = [self._flag(i) for i in range(len(self.row_rules))]
+        return [*flags, self._in, self.MOVE, self.DROP]
+
+    def broken_names(self) -> SparkColumn:
+        """Array of the names of the row rules a flagged row broke."""
+        return (
+            F.filter(
+                F.array(
+                    *[
+                        F.when(F.col(self._flag(i)), F.lit(name))
+                        for i, name in enumerate(self.names)
+                    ]
+                ),
+                lambda x: x.isNotNull(),
+            )
+            if self.names
+            else F.array().cast("array<string>")
+        )
+
+    def split(self, flagged: DataFrame) -> tuple[DataFrame, DataFrame]:
+        """(rows to publish, rows to quarantine with ``quality_rules``)."""
+        good = flagged.where(~F.col(self.MOVE) & ~F.col(self.DROP)).drop(*self.flag_columns)
+        bad = (
+            flagged.where(F.col(self.MOVE))
+            .withColumn(RULES_COLUMN, self.broken_names())
+            .drop(*self.flag_columns)
+        )
+        return good, bad
+
+    # -- the one aggregation
+
+    def aggregations(self, schema: T.StructType | None = None) -> list[SparkColumn]:
+        """Columns of the single aggregation over flagged rows (``schema``: theirs)."""
+        checked = F.col(self._in)
+        q = self.prefix
+
+        def counted(cond: SparkColumn) -> SparkColumn:
+            return F.count(F.when(cond & checked, F.lit(1)))
+
+        aggs = [counted(F.lit(True)).alias(f"{q}_rows")]
+        aggs += [
+            counted(F.col(self._flag(i))).alias(f"{q}_failed{i}")
+            for i in range(len(self.row_rules))
+        ]
+        aggs += [counted(F.col(self.DROP) & ~F.col(self.MOVE)).alias(f"{q}_dropped")]
+        aggs += [counted(F.col(self.MOVE)).alias(f"{q}_moved")]
+        for i, rule in enumerate(self.dataset_rules):
+            if rule.rule == "freshness_of_source":
+                name = rule.column or str(self.event_time)
+                newest = F.max(F.when(checked, F.col(name)))
+                if schema is not None and isinstance(schema[name].dataType, T.DateType):
+                    epoch = (F.unix_date(newest) + 1) * 86400  # a date is fresh until it ends
+                else:  # epoch seconds from Spark: no Python time zone in between
+                    epoch = newest.cast("double")
+                aggs.append(epoch.cast("double").alias(f"{q}_max{i}"))
+        return aggs
+
+    def evaluate(
+        self,
+        flagged: DataFrame,
+        group_by: Sequence[str] = (),
+        *,
+        history: Mapping[Any, Sequence[int]] | Sequence[int] | HistoryOf | None = None,
+        now: datetime | Mapping[Any, datetime] | None = None,
+    ) -> dict[Any, QualityReport]:
+        """Reports per group (key: the group's value, or None without ``group_by``).
+
+        ``history``: row counts of earlier successful runs, newest first
+        (per group, or one list for all), for ``row_count_change``; or a
+        function of a group's key and the reports of the groups before it,
+        called in key order (a grouped load: a date's history holds the
+        earlier dates of the group that pass, see lib/loads).
+        ``now``: the clock of ``freshness_of_source`` (per group, or one for
+        all; default: the wall clock).
+        """
+        wall = datetime.now(timezone.utc)
+        rows = flagged.groupBy(*group_by).agg(*self.aggregations(flagged.schema)).collect()
+        groups = {(tuple(r[g] for g in group_by) if group_by else None): r for r in rows}
+        if group_by and len(group_by) == 1:
+            groups = {k[0]: v for k, v in groups.items()}
+        if not group_by and not groups:
+            groups = {None: None}
+        samples = self._samples(flagged, group_by, groups)
+        reports: dict[Any, QualityReport] = {}
+        for key, agg in sorted(groups.items()) if callable(history) else groups.items():
+            if callable(history):
+                past = history(key, reports)
+            elif isinstance(history, Mapping):
+                past = history.get(key, ())
+            else:
+                past = history or ()
+            clock = (now.get(key) if isinstance(now, Mapping) else now) or wall
+            reports[key] = self._report(flagged.schema, agg, samples.get(key, {}), past, clock)
+        return reports
+
+    def report_from_totals(self, flagged: DataFrame, totals: Mapping[str, Any]) -> QualityReport:
+        """A report from aggregation values summed by the caller.
+
+        For a caller that folded :meth:`aggregations` into an aggregation of
+        its own (the stream's per-batch statistics); row rules only.
+        """
+        filled: dict[str, Any] = defaultdict(int, totals)  # an empty batch has no rows to sum
+        samples = self._samples(flagged, (), {None: filled}).get(None, {})
+        return self._report(flagged.schema, filled, samples, (), datetime.now(timezone.utc))
+
+    def _samples(
+        self,
+        flagged: DataFrame,
+        group_by: Sequence[str],
+        groups: Mapping[Any, Any],
+    ) -> dict[Any, dict[int, list[str]]]:
+        failing = [
+            i
+            for i in range(len(self.row_rules))
+            if any(agg is not None and agg[f"{self.prefix}_failed{i}"] for agg in groups.values())
+        ]
+        if not failing:
+            return {}
+        keys = self.keys or [c for c in flagged.columns if not c.startswith(PREFIX)][:3]
+        any_flag = reduce(lambda a, b: a | b, [F.col(self._flag(i)) for i in failing])
+        picked = (
+            flagged.where(any_flag)
+            .select(
+                *group_by,
+                F.to_json(F.struct(*[F.col(k) for k in keys])).alias(f"{self.prefix}_key"),
+                *[self._flag(i) for i in failing],
+            )
+            .limit(_SAMPLE_ROWS * max(1, len(groups)))
+            .collect()
+        )
+        found: dict[Any, dict[int, list[str]]] = {}
+        for row in picked:
+            key = (
+                None
+                if not group_by
+                else (row[group_by[0]] if len(group_by) == 1 else tuple(row[g] for g in group_by))
+            )
+            per_rule = found.setdefault(key, {})
+            for i in failing:
+                if row[self._flag(i)] and len(per_rule.setdefault(i, [])) < self.sample_size:
+                    per_rule[i].append(row[f"{self.prefix}_key"])
+        return found
+
+    def _report(
+        self,
+        schema: T.StructType,
+        agg: Any,
+        samples: Mapping[int, list[str]],
+        history: Sequence[int],
+        now: datetime,
+    ) -> QualityReport:
+        q = self.prefix
+        n = int(agg[f"{q}_rows"]) if agg is not None else 0
+        report = QualityReport(rows_checked=n)
+        if agg is not None:
+            report.rows_dropped = int(agg[f"{q}_dropped"])
+            report.rows_quarantined = int(agg[f"{q}_moved"])
+        for i, rule in enumerate(self.row_rules):
+            failed = int(agg[f"{q}_failed{i}"]) if agg is not None else 0
+            report.results.append(
+                RuleResult(
+                    rule=self.names[i],
+                    kind=rule.rule,
+                    severity=rule.on_fail,
+                    rows_checked=n,
+                    rows_failed=failed,
+                    passed=failed == 0,
+                    samples=tuple(samples.get(i, ())),
+                    detail=None if failed == 0 else f"{failed} of {n} rows",
+                )
+            )
+        for i, rule in enumerate(self.dataset_rules):
+            latest = (
+                agg[f"{q}_max{i}"]
+                if agg is not None and rule.rule == "freshness_of_source"
+                else None
+            )
+            passed, detail = self._dataset_verdict(rule, n, schema, history, latest, now)
+            report.results.append(
+                RuleResult(
+                    rule=rule_name(rule),
+                    kind=rule.rule,
+                    severity=rule.on_fail,
+                    rows_checked=n,
+                    rows_failed=None,
+                    passed=passed,
+                    detail=detail,
+                )
+            )
+        return report
+
+    def _dataset_verdict(
+        self,
+        rule: QualityRule,
+        n: int,
+        schema: T.StructType,
+        history: Sequence[int],
+        latest: Any,
+        now: datetime,
+    ) -> tuple[bool, str]:
+        if rule.rule == "row_count":
+            low = rule.min if rule.min is not None else float("-inf")
+            high = rule.max if rule.max is not None else float("inf")
+            bounds = f"[{_num(rule.min) if rule.min is not None else '-'}, "
+            bounds += f"{_num(rule.max) if rule.max is not None else '-'}]"
+            return low <= n <= high, f"{n} rows, expected {bounds}"
+        if rule.rule == "row_count_change":
+            past = list(history)[: rule.window]
+            if not past:
+                return True, f"{n} rows; no earlier successful run to compare with"
+            average = sum(past) / len(past)
+            if average == 0:
+                return n == 0, f"{n} rows vs an average of 0 over {len(past)} runs"
+            change = (n - average) / average
+            ratio = f"{change:+.0%} vs the average {average:.0f} of the last {len(past)} runs"
+            return abs(change) <= float(rule.max_ratio or 0), f"{n} rows, {ratio}"
+        if rule.rule == "schema":
+            actual = {f.name: f.dataType for f in schema.fields}
+            problems = []
+            for name, expected in _expected_types(rule).items():
+                if name not in actual:
+                    problems.append(f"{name} missing")
+                elif actual[name] != expected:
+                    problems.append(
+                        f"{name} is {actual[name].simpleString()}, not {expected.simpleString()}"
+                    )
+            return not problems, "; ".join(problems) or "as expected"
+        if rule.rule == "freshness_of_source":
+            limit = timedelta(seconds=float(rule.max_age.seconds)) if rule.max_age else None
+            if latest is None:
+                return False, "no rows to tell the age from"
+            stamp = datetime.fromtimestamp(float(latest), timezone.utc)
+            age = now - stamp
+            text = f"newest row {stamp.isoformat()} is {human_seconds(age.total_seconds())} old"
+            return (limit is None or age <= limit), f"{text} (max {rule.max_age})"
+        raise ValueError(f"not a dataset rule: {rule.rule}")
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+# ---------------------------------------------------------------- the one-call API
+
+
+def check(
+    df: DataFrame,
+    rules: Sequence[QualityRule] | RuleSet,
+    *,
+    keys: Sequence[str] = (),
+    event_time: str | None = None,
+    history: Sequence[int] | None = None,
+    now: datetime | None = None,
+) -> tuple[DataFrame, DataFrame, QualityReport]:
+    """Check ``df`` against ``rules``: (rows to publish, rows to quarantine, report).
+
+    One projection and one aggregation (plus one small query for sample
+    keys when a row rule fails). The returned frames are lazy: cache ``df``
+    first if it is expensive to compute twice.
+    """
+    ruleset = (
+        rules if isinstance(rules, RuleSet) else RuleSet(rules, keys=keys, event_time=event_time)
+    )
+    ruleset.validate(df.schema, df.sparkSession)
+    flagged = ruleset.flag(df)
+    report = ruleset.evaluate(flagged, history=history, now=now)[None]
+    good, bad = ruleset.split(flagged)
+    return good, bad, report
+
+
+# ---------------------------------------------------------------- results table
+
+
+def result_rows(
+    report: QualityReport,
+    *,
+    run_id: str,
+    job: str,
+    pipeline: str | None,
+    logical_date: date | None,
+    checked_at: datetime,
+) -> list[tuple]:
+    """Rows of ``_ops/quality`` (QUALITY_SCHEMA order) for one report."""
+    stamp = checked_at.astimezone(timezone.utc).replace(tzinfo=None)
+    return [
+        (
+            run_id,
+            job,
+            pipeline,
+            logical_date,
+            stamp,
+            r.rule,
+            r.kind,
+            r.severity,
+            r.level,
+            r.rows_checked,
+            r.rows_failed,
+            r.passed,
+            list(r.samples),
+            r.detail,
+        )
+        for r in report.results
+    ]
+
+
+def write_results(spark: SparkSession, path: str, rows: Sequence[tuple]) -> None:
+    """Append result rows to the quality table (one append; creation race-safe).
+
+    An idempotent write (``txnAppId`` from the first row's job, run id and
+    logical date and a digest of every row, ``txnVersion`` 0): a retry after
+    a commit that landed, or the same rows written again, is skipped.
+    """
+    if not rows:
+        return
+    from lakehouse.core.retry import Backoff, retry
+    from lakehouse.lake.delta_io import ONCE_APPEND_PROPERTIES, append_once_options, ensure_table
+
+    run_id, job, _, day = rows[0][:4]
+    once = append_once_options("quality", f"{job}:{run_id}:{day}", rows)
+
+    def append() -> None:
+        ensure_table(spark, path, QUALITY_SCHEMA, properties=ONCE_APPEND_PROPERTIES)
+        frame = spark.createDataFrame(list(rows), QUALITY_SCHEMA).coalesce(1)
+        frame.write.format("delta").mode("append").options(**once).save(path)
+
+    retry(append, Backoff(attempts=5, base_delay=0.2, max_delay=5.0))
+
+
+def recent_checked_counts(
+    ledger_df: DataFrame, *, job: str, pipeline: str, limit: int
+) -> list[tuple[date | None, int]]:
+    """(logical date, rows checked) of the latest successful runs, newest first.
+
+    Reads ``details.quality.rows_checked`` of the ledger's rows for this job
+    and pipeline (runs without a quality summary do not count). A date
+    loaded several times counts once, by its latest successful run, so
+    re-runs of one date do not crowd out the others.
+    """
+    checked = F.get_json_object(F.col("details"), "$.quality.rows_checked").cast("long")
+    latest = Window.partitionBy("logical_date").orderBy(
+        F.col("ended_at").desc(), F.col("run_id").desc()
+    )
+    rows = (
+        ledger_df.where(
+            (F.col("job") == job)
+            & (F.col("pipeline") == pipeline)
+            & (F.col("status") == "success")
+            & checked.isNotNull()
+        )
+        .select("logical_date", "ended_at", "run_id", checked.alias("n"))
+        .withColumn("_nth", F.when(F.col("logical_date").isNotNull(), F.row_number().over(latest)))
+        .where(F.col("_nth").isNull() | (F.col("_nth") == 1))
+        .orderBy(F.col("ended_at").desc(), F.col("run_id").desc())
+        .limit(limit)
+        .collect()
+    )
+    return [(r["logical_date"], int(r["n"])) for r in rows]
+
+
+def history_for(
+    recent: Sequence[tuple[date | None, int]], day: date | None, window: int
+) -> list[int]:
+    """The ``window`` newest counts, leaving out runs of ``day`` (a re-run is not
+    compared with itself)."""
+    return [n for d, n in recent if day is None or d != day][:window]
+
+
+def max_window(rules: Sequence[QualityRule]) -> int:
+    """The longest ``row_count_change`` window (0: no such rule)."""
+    return max((r.window for r in rules if r.rule == "row_count_change"), default=0)

@@ -1,0 +1,35 @@
+"""The frame every job runs in: arguments, config, session, signals, the ledger row and the last
+JSON line.
+"""
+
+from __future__ import annotations
+
+from lakehouse.runtime.job import (
+    JobContext,
+    Outcome,
+    emit,
+    ensure_lake_writable,
+    iso_date,
+    job_parser,
+    record_and_emit,
+    report_error,
+    run_job,
+    setup_logging,
+    use_utc,
+    whole_number,
+)
+
+__all__ = [
+    "JobContext",
+    "Outcome",
+    "emit",
+    "ensure_lake_writable",
+    "iso_date",
+    "job_parser",
+    "record_and_emit",
+    "report_error",
+    "run_job",
+    "setup_logging",
+    "use_utc",
+    "whole_number",
+]

@@ -1,0 +1,1 @@
+"""Shared test harnesses: builders, load and stream harnesses, servers, ports."""
