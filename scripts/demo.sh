@@ -18,17 +18,17 @@ cd "$ROOT"
 EVENTS=${DEMO_EVENTS:-20000}
 TOPIC=${ORDERS_TOPIC:-orders}
 
-scripts/setup.sh
+scripts/setup.sh --dev   # the jobs run in .venv; datagen's Kafka producer is a dev tool
 scripts/kafka.sh start
 scripts/kafka.sh topics create "$TOPIC" 2 >/dev/null
 
 echo "demo: producing $EVENTS order events to topic $TOPIC (5% duplicates, 1% malformed)"
-.venv/bin/python -m datagen.orders --topic "$TOPIC" --count "$EVENTS" \
+.venv-dev/bin/python -m datagen.orders --topic "$TOPIC" --count "$EVENTS" \
   --dup-share 0.05 --malformed-share 0.01
 ./spark-submit.sh stream_ingest --pipeline orders
 
 echo "demo: producing 2000 more, 5% of them three hours late"
-.venv/bin/python -m datagen.orders --topic "$TOPIC" --count 2000 \
+.venv-dev/bin/python -m datagen.orders --topic "$TOPIC" --count 2000 \
   --dup-share 0.05 --late-share 0.05 --late-by 3h
 DAY=$(date -u +%F)  # the newest events were made just now: today (UTC) has rows
 ./spark-submit.sh stream_ingest --pipeline orders

@@ -34,7 +34,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT / "lib"), str(ROOT)]
 
 from lakehouse.lake import (  # noqa: E402
     LAKEHOUSE_JAR,

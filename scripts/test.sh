@@ -17,18 +17,19 @@ if [ "${1:-}" = "--fast" ]; then
   shift
 fi
 
-scripts/setup.sh ${FAST:+--python-only}
-if [ -z "$FAST" ]; then
-  # the health report's browser check needs a headless Chromium (installed as root)
-  scripts/setup.sh --browser
+if [ -n "$FAST" ]; then
+  scripts/setup.sh --dev --no-jars
+else
+  # the report's browser check needs Chromium, the live-output test mawk/gawk
+  scripts/setup.sh --dev --os-packages
 fi
 echo "test: ruff"
-.venv/bin/ruff check .
-.venv/bin/ruff format --check .
+.venv-dev/bin/ruff check .
+.venv-dev/bin/ruff format --check .
 echo "test: import contract"
-.venv/bin/lint-imports --no-cache
+.venv-dev/bin/lint-imports --no-cache
 echo "test: pytest"
 if [ -n "$FAST" ]; then
-  exec .venv/bin/pytest tests/unit "$@"
+  exec .venv-dev/bin/pytest tests/unit "$@"
 fi
-exec .venv/bin/pytest "$@"
+exec .venv-dev/bin/pytest "$@"

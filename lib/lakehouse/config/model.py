@@ -39,9 +39,11 @@ from lakehouse.config.typed import (
 from lakehouse.core.columns import RESERVED_COLUMNS
 from lakehouse.core.ddl import Column, DdlError, parse_columns
 from lakehouse.core.durations import Duration
-from lakehouse.core.errors import ConfigError
+from lakehouse.core.errors import ConfigError, ConfigProblems, did_you_mean
 from lakehouse.core.paths import project_root
 from lakehouse.core.retry import Backoff
+
+Fail = typing.Callable[[str, str], ConfigError]  # key path, message -> the error to raise
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 TABLE_NAME = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*")
@@ -517,7 +519,52 @@ class Config:
 # Cross-field checks of a pipeline
 
 
-def _check_pipeline(p: Pipeline, fail: typing.Callable[[str, str], ConfigError]) -> None:
+def pipeline_problems(p: Pipeline, fail: Fail) -> list[ConfigError]:
+    """Every cross-field problem of a pipeline: one per section, rule, table and job."""
+    problems: list[ConfigError] = []
+
+    def check(step: typing.Callable[..., None], *args: Any) -> None:
+        try:
+            step(*args)
+        except ConfigError as exc:
+            problems.append(exc)
+
+    try:
+        by_name = _check_columns(p, fail)
+    except ConfigError as exc:
+        return [exc]  # the checks below all need the columns
+    for i, key in enumerate(p.keys):
+        if key not in by_name:
+            problems.append(fail(f"keys[{i}]", f"{key!r} is not a column of the schema"))
+    check(_check_times, p, by_name, fail)
+    known = set(by_name) | {p.partition_by}
+    check(_check_sections, p, known, fail)
+    seen_names: dict[str, int] = {}
+    for i, rule in enumerate(p.quality):
+        check(_check_rule, rule, f"quality[{i}]", known, fail)
+        name = rule.name or "_".join([rule.rule, *rule.target_columns])
+        if name in seen_names:
+            problems.append(
+                fail(
+                    f"quality[{i}]",
+                    f"rule name {name!r} is already used by quality[{seen_names[name]}]; "
+                    "give one of them a `name`",
+                )
+            )
+        seen_names.setdefault(name, i)
+    tables = {t.table for t in (p.bronze, p.silver) if t is not None}
+    for table, fresh in p.freshness.items():
+        check(_check_freshness, table, fresh, tables, known, fail)
+    for job in p.sla:
+        if not IDENTIFIER.fullmatch(job):
+            problems.append(
+                fail(join_key("sla", job), "job names are identifiers such as batch_load")
+            )
+    return problems
+
+
+def _check_columns(p: Pipeline, fail: Fail) -> dict[str, Column]:
+    """The schema parses and its names are plain and not reserved; returns the columns by name."""
     try:
         columns = p.columns
     except DdlError as exc:
@@ -528,9 +575,11 @@ def _check_pipeline(p: Pipeline, fail: typing.Callable[[str, str], ConfigError])
             raise fail("schema", f"column name {col.name!r} is not a plain identifier")
         if col.name in RESERVED_COLUMNS:
             raise fail("schema", f"column name {col.name!r} is reserved for Kafka/audit metadata")
-    for i, key in enumerate(p.keys):
-        if key not in by_name:
-            raise fail(f"keys[{i}]", f"{key!r} is not a column of the schema")
+    return by_name
+
+
+def _check_times(p: Pipeline, by_name: dict[str, Column], fail: Fail) -> None:
+    """The event-time column is a timestamp; the partition column a date or a new column."""
     if p.event_time not in by_name:
         raise fail("event_time", f"{p.event_time!r} is not a column of the schema")
     if by_name[p.event_time].type_name not in ("timestamp", "timestamp_ntz"):
@@ -542,7 +591,9 @@ def _check_pipeline(p: Pipeline, fail: typing.Callable[[str, str], ConfigError])
         raise fail("partition_by", f"{p.partition_by!r} is reserved for Kafka/audit metadata")
     if p.partition_by in by_name and by_name[p.partition_by].type_name != "date":
         raise fail("partition_by", f"{p.partition_by!r} is in the schema but is not a DATE")
-    known = set(by_name) | {p.partition_by}
+
+
+def _check_sections(p: Pipeline, known: set[str], fail: Fail) -> None:
     if p.stream is not None and p.source.kafka is None:
         raise fail("stream", "a `stream` section needs `source.kafka`")
     if p.stream is not None and p.bronze is None:
@@ -551,36 +602,23 @@ def _check_pipeline(p: Pipeline, fail: typing.Callable[[str, str], ConfigError])
         raise fail("silver.order_by", f"{p.silver.order_by!r} is not a column of the schema")
     if p.silver is not None and p.silver.delete_missing and p.silver.mode != "merge":
         raise fail("silver.delete_missing", "only applies to `mode: merge`")
-    seen_names: dict[str, int] = {}
-    for i, rule in enumerate(p.quality):
-        _check_rule(rule, f"quality[{i}]", known, fail)
-        name = rule.name or "_".join([rule.rule, *rule.target_columns])
-        if name in seen_names:
-            raise fail(
-                f"quality[{i}]",
-                f"rule name {name!r} is already used by quality[{seen_names[name]}]; "
-                "give one of them a `name`",
-            )
-        seen_names[name] = i
-    tables = {t.table for t in (p.bronze, p.silver) if t is not None}
-    for table, fresh in p.freshness.items():
-        where = join_key("freshness", table)
-        try:
-            check_table_name(table)
-        except ValueError as exc:
-            raise fail(where, str(exc)) from None
-        if table not in tables:
-            raise fail(where, f"not a table of this pipeline (tables: {', '.join(sorted(tables))})")
-        if fresh.column and fresh.column not in known and fresh.column != "ingested_at":
-            raise fail(f"{where}.column", f"{fresh.column!r} is not a column of the schema")
-    for job in p.sla:
-        if not IDENTIFIER.fullmatch(job):
-            raise fail(join_key("sla", job), "job names are identifiers such as batch_load")
 
 
-def _check_rule(
-    rule: QualityRule, where: str, known: set[str], fail: typing.Callable[[str, str], ConfigError]
+def _check_freshness(
+    table: str, fresh: Freshness, tables: set[str], known: set[str], fail: Fail
 ) -> None:
+    where = join_key("freshness", table)
+    try:
+        check_table_name(table)
+    except ValueError as exc:
+        raise fail(where, str(exc)) from None
+    if table not in tables:
+        raise fail(where, f"not a table of this pipeline (tables: {', '.join(sorted(tables))})")
+    if fresh.column and fresh.column not in known and fresh.column != "ingested_at":
+        raise fail(f"{where}.column", f"{fresh.column!r} is not a column of the schema")
+
+
+def _check_rule(rule: QualityRule, where: str, known: set[str], fail: Fail) -> None:
     required, optional = _RULE_KEYS[rule.rule]
     given = {
         f.name
@@ -717,15 +755,18 @@ def load_settings(
     base_file = folder / "base.yaml"
     env_file = folder / f"{name}.yaml"
     if name == "base" or not env_file.is_file():
-        known = ", ".join(list_envs(folder)) or "none"
-        raise ConfigError(f"unknown environment {name!r} (environments in {folder}: {known})")
+        known = list_envs(folder)
+        raise ConfigError(
+            f"unknown environment {name!r}{did_you_mean(name, known)} "
+            f"(environments in {folder}: {', '.join(known) or 'none'})"
+        )
     base = read_yaml(base_file, environ, display=_display(base_file))
     overlay = read_yaml(env_file, environ, display=_display(env_file))
     source = KeySources(_display(base_file))
     source.record(base, _display(base_file))
     source.record(overlay, _display(env_file))
     merged = deep_merge(base, overlay)
-    settings = Builder(source).build(Settings, merged, "")
+    settings = Builder(source).build_all(Settings, merged)
     lake_root = _resolve_path(settings.lake_root, folder.parent)
     checkpoint_root = (
         _resolve_path(settings.checkpoint_root, folder.parent) if settings.checkpoint_root else None
@@ -752,15 +793,21 @@ def load_pipeline(
         raise ConfigError(f"invalid pipeline name {name!r} (letters, digits and _ only)")
     path = folder / "pipelines" / f"{name}.yaml"
     if not path.is_file():
-        known = ", ".join(list_pipelines(folder)) or "none"
-        raise ConfigError(f"unknown pipeline {name!r} (pipelines in {folder}: {known})")
+        known = list_pipelines(folder)
+        raise ConfigError(
+            f"unknown pipeline {name!r}{did_you_mean(name, known)} "
+            f"(pipelines in {folder}: {', '.join(known) or 'none'})"
+        )
     display = _display(path)
     data = read_yaml(path, environ, display=display)
     builder = Builder(KeySources(display))
-    pipeline = builder.build(Pipeline, data, "")
+    pipeline = builder.build_all(Pipeline, data)
+    problems = []
     if pipeline.name != name:
-        raise builder.fail("name", f"is {pipeline.name!r} but the file is {name}.yaml")
-    _check_pipeline(pipeline, builder.fail)
+        problems.append(builder.fail("name", f"is {pipeline.name!r} but the file is {name}.yaml"))
+    problems += pipeline_problems(pipeline, builder.fail)
+    if problems:
+        raise ConfigProblems(problems)
     kafka = pipeline.source.kafka
     if kafka is not None and kafka.bootstrap_servers is None:
         kafka = dataclasses.replace(kafka, bootstrap_servers=settings.kafka.bootstrap_servers)

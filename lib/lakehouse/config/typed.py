@@ -12,17 +12,19 @@ The generic half of the config loader (``lakehouse.config.model`` holds the mode
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import re
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
 from lakehouse.core.durations import Duration
-from lakehouse.core.errors import ConfigError
+from lakehouse.core.errors import ConfigError, ConfigProblems
 
 SECRET_KEY = re.compile(r"password|secret|token|jaas|credential|api[._-]?key|url", re.IGNORECASE)
 
@@ -73,6 +75,26 @@ _StrictLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
 
+_UNSET: contextvars.ContextVar[dict[str, list[str]] | None] = contextvars.ContextVar(
+    "lakehouse_unset_variables", default=None
+)
+
+
+@contextlib.contextmanager
+def noting_unset_variables() -> Iterator[dict[str, list[str]]]:
+    """Inside: an unset ``${VAR}`` without default becomes ``<VAR>`` and is noted (name -> where).
+
+    ``lakehouse validate`` checks config files away from the environment they
+    run in (a laptop, CI): a variable the scheduler sets is not a problem of the file.
+    """
+    noted: dict[str, list[str]] = {}
+    token = _UNSET.set(noted)
+    try:
+        yield noted
+    finally:
+        _UNSET.reset(token)
+
+
 _VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}$]*))?\}")
 
 
@@ -89,6 +111,10 @@ def interpolate(text: str, env: Mapping[str, str], *, file: str, key: str) -> st
             return env[name]
         if default is not None:
             return default
+        unset = _UNSET.get()
+        if unset is not None:  # validating without the run's environment: note it, go on
+            unset.setdefault(name, []).append(f"{file}: {key}")
+            return f"<{name}>"
         raise ConfigError(
             f"environment variable {name} is not set (and no default: write ${{{name}:-value}})",
             file=file,
@@ -213,9 +239,40 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
+class _Recorded(ConfigError):
+    """A part failed and its problems are already in :attr:`Builder.problems`."""
+
+
 class Builder:
+    """Builds frozen dataclasses from YAML data, collecting every problem it meets.
+
+    A key that fails (wrong type, unknown key, missing key, a failed check) is
+    recorded in :attr:`problems` and the build goes on with the next key, so
+    one pass reports all of a file's problems; :meth:`build_all` raises
+    :class:`ConfigProblems` with them. Inside a union the options are tried
+    fail-fast (a failed option is not a problem of the file).
+    """
+
     def __init__(self, source: KeySources):
         self.source = source
+        self.problems: list[ConfigError] = []
+        self._trying = 0  # > 0 while trying the options of a union
+
+    def build_all(self, tp: Any, value: Any) -> Any:
+        """Build the whole file; raises :class:`ConfigProblems` naming every problem."""
+        try:
+            return self.build(tp, value, "")
+        except _Recorded:
+            raise ConfigProblems(self.problems) from None
+        except ConfigError as exc:
+            raise ConfigProblems([*self.problems, exc]) from None
+
+    def _record(self, exc: ConfigError) -> None:
+        if self._trying or isinstance(exc, _Recorded):
+            if self._trying:
+                raise exc
+            return
+        self.problems.append(exc)
 
     def fail(self, path: str, message: str) -> ConfigError:
         return ConfigError(message, file=self.source.file_for(path), key=path or "(top)")
@@ -228,12 +285,17 @@ class Builder:
                 if type(None) in get_args(tp):
                     return None
                 raise self.fail(path, f"must be {_type_name(tp)}, not null")
+            if len(options) == 1:  # Optional[X]: X's own problems are the file's problems
+                return self.build(options[0], value, path)
             errors = []
             for option in options:
+                self._trying += 1
                 try:
                     return self.build(option, value, path)
                 except ConfigError as exc:
                     errors.append(exc)
+                finally:
+                    self._trying -= 1
             if len(errors) == 1 or (
                 dataclasses.is_dataclass(options[-1]) and isinstance(value, dict)
             ):
@@ -246,22 +308,23 @@ class Builder:
         if origin is tuple:
             if not isinstance(value, list):
                 raise self.fail(path, f"must be {_type_name(tp)}, got {_describe(value)}")
-            return tuple(
-                self.build(get_args(tp)[0], v, f"{path}[{i}]") for i, v in enumerate(value)
-            )
+            return tuple(self._build_items(get_args(tp)[0], enumerate(value), path, "list"))
         if origin in (Mapping, dict):
             if not isinstance(value, dict):
                 raise self.fail(path, f"must be a mapping, got {_describe(value)}")
-            item_type = get_args(tp)[1]
-            out = {}
-            for k, v in value.items():
+            for k in value:
                 if not isinstance(k, str):
                     raise self.fail(path, f"keys must be strings, got {_describe(k)}")
-                sub = join_key(path, k)
-                if item_type is str and isinstance(v, (int, float, bool)):
-                    v = str(v).lower() if isinstance(v, bool) else str(v)
-                out[k] = self.build(item_type, v, sub)
-            return types.MappingProxyType(out)
+            item_type = get_args(tp)[1]
+            if item_type is str:
+                value = {
+                    k: (str(v).lower() if isinstance(v, bool) else str(v))
+                    if isinstance(v, (int, float, bool))
+                    else v
+                    for k, v in value.items()
+                }
+            built = self._build_items(item_type, value.items(), path, "mapping")
+            return types.MappingProxyType(dict(zip(value, built, strict=True)))
         if dataclasses.is_dataclass(tp) and tp is not Duration:
             return self.build_dataclass(tp, value, path)
         return self.build_scalar(tp, value, path)
@@ -304,28 +367,26 @@ class Builder:
         hints = get_type_hints(cls)
         fields = [f for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
         by_key = {(f.metadata.get("alias") or f.name): f for f in fields}
-        unknown = [k for k in value if k not in by_key]
-        if unknown:
-            allowed = ", ".join(sorted(by_key))
-            raise self.fail(join_key(path, unknown[0]), f"unknown key (allowed here: {allowed})")
+        failed = False
+        allowed = ", ".join(sorted(by_key))
+        for key in value:
+            if key not in by_key:
+                self._record(
+                    self.fail(join_key(path, key), f"unknown key (allowed here: {allowed})")
+                )
+                failed = True
         kwargs = {}
         for key, fld in by_key.items():
-            sub = join_key(path, key)
-            if key not in value:
-                if (
-                    fld.default is dataclasses.MISSING
-                    and fld.default_factory is dataclasses.MISSING
-                ):
-                    raise self.fail(sub, "missing required key")
+            try:
+                built = self._build_field(fld, hints[fld.name], value, key, join_key(path, key))
+            except ConfigError as exc:
+                self._record(exc)
+                failed = True
                 continue
-            built = self.build(hints[fld.name], value[key], sub)
-            check = fld.metadata.get("check")
-            if check is not None and built is not None:
-                try:
-                    check(built)
-                except ValueError as exc:
-                    raise self.fail(sub, str(exc)) from None
-            kwargs[fld.name] = built
+            if built is not _ABSENT:
+                kwargs[fld.name] = built
+        if failed:
+            raise _Recorded("(recorded)")
         try:
             return cls(**kwargs)
         except KeyProblem as exc:
@@ -334,6 +395,37 @@ class Builder:
             raise self.fail(path, str(exc)) from None
         except ValueError as exc:
             raise self.fail(path, str(exc)) from None
+
+    def _build_items(self, tp: Any, items: Any, path: str, kind: str) -> list:
+        """Each item of a list (``path[i]``) or mapping (``path.key``); every failure recorded."""
+        out, failed = [], False
+        for k, v in items:
+            sub = f"{path}[{k}]" if kind == "list" else join_key(path, k)
+            try:
+                out.append(self.build(tp, v, sub))
+            except ConfigError as exc:
+                self._record(exc)
+                failed = True
+        if failed:
+            raise _Recorded("(recorded)")
+        return out
+
+    def _build_field(self, fld: Any, tp: Any, value: dict, key: str, sub: str) -> Any:
+        if key not in value:
+            if fld.default is dataclasses.MISSING and fld.default_factory is dataclasses.MISSING:
+                raise self.fail(sub, "missing required key")
+            return _ABSENT
+        built = self.build(tp, value[key], sub)
+        check = fld.metadata.get("check")
+        if check is not None and built is not None:
+            try:
+                check(built)
+            except ValueError as exc:
+                raise self.fail(sub, str(exc)) from None
+        return built
+
+
+_ABSENT = object()
 
 
 def to_plain(obj: Any) -> Any:

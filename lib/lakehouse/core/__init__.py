@@ -7,10 +7,12 @@ from __future__ import annotations
 from lakehouse.core.durations import Duration
 from lakehouse.core.errors import (
     ConfigError,
+    ConfigProblems,
     ExitCode,
     LakehouseError,
     QualityGateError,
     UsageError,
+    did_you_mean,
     exit_code_for,
     one_line,
 )
@@ -20,11 +22,13 @@ from lakehouse.core.retry import Backoff
 __all__ = [
     "Backoff",
     "ConfigError",
+    "ConfigProblems",
     "Duration",
     "ExitCode",
     "LakehouseError",
     "QualityGateError",
     "UsageError",
+    "did_you_mean",
     "exit_code_for",
     "one_line",
     "project_root",

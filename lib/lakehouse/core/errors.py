@@ -7,7 +7,9 @@ likes, ``FAILURE``); the others need a human or a fix.
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 from enum import IntEnum
 
 
@@ -45,6 +47,23 @@ class ConfigError(LakehouseError):
         self.reason = message
         where = ": ".join(part for part in (file, key) if part)
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class ConfigProblems(ConfigError):
+    """Every problem found in one pass over the config; the message is the first one.
+
+    ``problems`` holds them all (``lakehouse validate`` prints each); a job
+    reports the first and how many more there are.
+    """
+
+    def __init__(self, problems: list[ConfigError]):
+        self.problems = list(problems)
+        first = self.problems[0]
+        more = len(self.problems) - 1
+        reason = first.reason + (
+            f" (and {more} more: `lakehouse validate` lists them)" if more else ""
+        )
+        super().__init__(reason, file=first.file, key=first.key)
 
 
 class SchemaDriftError(LakehouseError):
@@ -156,3 +175,9 @@ def one_line(exc: BaseException, limit: int = 500) -> str:
     if len(first) > limit:
         first = first[: limit - 3] + "..."
     return first
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest known name, or nothing."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
