@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from lakehouse.core.clock import human_duration
+
 _UNITS = {
     "ms": 0.001,
     "millisecond": 0.001,
@@ -71,15 +73,5 @@ class Duration:
 
 
 def human_seconds(seconds: float | None) -> str:
-    """``9000`` -> ``2h 30m``, ``90061`` -> ``1d 1h``; ``None`` -> ``unknown``."""
-    if seconds is None:
-        return "unknown"
-    total = round(abs(seconds))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{days}d"] if days else []
-    parts += [f"{hours}h"] if hours else []
-    parts += [f"{minutes}m"] if minutes and not days else []
-    parts += [f"{secs}s"] if not parts else []
-    return ("-" if seconds < 0 else "") + " ".join(parts)
+    """A duration for people (see :func:`lakehouse.core.clock.human_duration`)."""
+    return human_duration(seconds)

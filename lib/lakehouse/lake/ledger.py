@@ -23,6 +23,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from lakehouse.core.clock import utcnow
 from lakehouse.core.errors import ExitCode, UsageError
 from lakehouse.core.retry import Backoff, retry
 
@@ -89,11 +90,6 @@ def check_run_id(value: str, source: str = "run id") -> str:
             "letters, digits and _ . : + - (starting with a letter or digit)"
         )
     return value
-
-
-def utcnow() -> datetime:
-    """Now, in UTC, timezone-aware."""
-    return datetime.now(timezone.utc)
 
 
 @dataclass

@@ -45,9 +45,11 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from lakehouse.core.clock import as_utc, utcnow
 
 if TYPE_CHECKING:
     from lakehouse.config.model import AlertSink
@@ -78,20 +80,8 @@ _SUCCESS_MARKER = ":white_check_mark:"
 _SUCCESS_COLOR = "#2EB67D"
 
 
-def utc_now() -> datetime:
-    """The current time, timezone-aware in UTC."""
-    return datetime.now(timezone.utc)
-
-
-def _as_utc(moment: datetime) -> datetime:
-    """``moment`` in UTC; a naive datetime is taken to be UTC already."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
-
-
 def _iso(moment: datetime) -> str:
-    return _as_utc(moment).isoformat().replace("+00:00", "Z")
+    return as_utc(moment).isoformat().replace("+00:00", "Z")
 
 
 def _parse_iso(text: Any) -> datetime | None:
@@ -99,7 +89,7 @@ def _parse_iso(text: Any) -> datetime | None:
     if not isinstance(text, str):
         return None
     try:
-        return _as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+        return as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
     except ValueError:
         return None
 
@@ -161,7 +151,7 @@ class Alert:
             object.__setattr__(self, "key", f"{self.event}:{self.pipeline}:{self.job}")
         object.__setattr__(self, "fields", dict(self.fields))
         if self.at is not None:
-            object.__setattr__(self, "at", _as_utc(self.at))
+            object.__setattr__(self, "at", as_utc(self.at))
 
     @property
     def where(self) -> str:
@@ -470,7 +460,7 @@ class Alerter:
         *,
         state: AlertState | None = None,
         base_dir: str | os.PathLike[str] | None = None,
-        now: Callable[[], datetime] = utc_now,
+        now: Callable[[], datetime] = utcnow,
         timeout: float = 5.0,
         logger: logging.Logger | None = None,
     ) -> None:
@@ -510,7 +500,7 @@ class Alerter:
         ]
         if not routes:
             return
-        now = _as_utc(self.now())
+        now = as_utc(self.now())
         try:
             state = dict(self.state.load())
         except Exception as exc:

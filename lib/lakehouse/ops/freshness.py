@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.config.model import Freshness, Pipeline, Settings
+from lakehouse.core.clock import as_utc, iso_z
 from lakehouse.core.durations import Duration, human_seconds
 from lakehouse.lake import fs
 
@@ -85,17 +86,8 @@ class FreshnessResult:
         """JSON-ready (ISO time with Z)."""
         data = asdict(self)
         if self.observed is not None:
-            data["observed"] = _iso(self.observed)
+            data["observed"] = iso_z(self.observed)
         return data
-
-
-def _iso(moment: datetime) -> str:
-    moment = moment.astimezone(timezone.utc) if moment.tzinfo else moment
-    return moment.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def table_location(settings: Settings, pipeline: Pipeline, table: str) -> str:
@@ -237,7 +229,7 @@ def measure(
     now: datetime,
 ) -> FreshnessResult:
     """The staleness of one table on its configured clock."""
-    now = _utc(now)
+    now = as_utc(now)
     warn, error = _limit(fresh.warn_after), _limit(fresh.error_after)
 
     def result(value: float | None, observed: datetime | None, detail: str | None) -> Any:
@@ -275,7 +267,7 @@ def measure(
     if observed is None:
         return result(None, None, f"table {table} has no rows yet")
     age = (now - observed).total_seconds()
-    return result(age, observed, f"{what} {_iso(observed)}")
+    return result(age, observed, f"{what} {iso_z(observed)}")
 
 
 def check_pipeline(

@@ -23,7 +23,7 @@ Rules (documented in the README):
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from delta.tables import DeltaTable
@@ -31,6 +31,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config.model import Pipeline, Settings
+from lakehouse.core.clock import as_utc, iso_z, naive_utc
 from lakehouse.core.durations import human_seconds
 from lakehouse.core.errors import ConfigError
 from lakehouse.ops.alerts import Alert
@@ -40,24 +41,8 @@ from lakehouse.ops.sla import deadline_for
 MAX_RUNS_IN_REPORT = 500
 
 
-def iso(moment: datetime | None) -> str | None:
-    """ISO text in UTC with Z (None stays None)."""
-    if moment is None:
-        return None
-    moment = moment.astimezone(timezone.utc) if moment.tzinfo else moment
-    return moment.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def _read(spark: SparkSession, path: str) -> DataFrame | None:
     return spark.read.format("delta").load(path) if DeltaTable.isDeltaTable(spark, path) else None
-
-
-def _naive(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def _runs(ledger: DataFrame | None, pipeline: str, since: datetime, now: datetime) -> list[Any]:
@@ -68,7 +53,7 @@ def _runs(ledger: DataFrame | None, pipeline: str, since: datetime, now: datetim
         ledger.where(
             (F.col("pipeline") == pipeline)
             & (F.col("job") != "health")  # health does not judge its own runs
-            & F.col("ended_at").between(F.lit(_naive(since)), F.lit(_naive(now)))
+            & F.col("ended_at").between(F.lit(naive_utc(since)), F.lit(naive_utc(now)))
         )
         .select(
             "run_id",
@@ -111,13 +96,13 @@ def _successes(ledger: DataFrame | None, pipeline: str, job: str, now: datetime)
             & (F.col("job") == job)
             & (F.col("status") == "success")
             & F.col("logical_date").isNotNull()
-            & (F.col("ended_at") <= F.lit(_naive(now)))
+            & (F.col("ended_at") <= F.lit(naive_utc(now)))
         )
         .groupBy("logical_date")
         .agg(F.min("ended_at").alias("first"))
         .collect()
     )
-    return {r["logical_date"]: _utc(r["first"]) for r in rows}
+    return {r["logical_date"]: as_utc(r["first"]) for r in rows}
 
 
 def job_health(pipeline: Pipeline, job: str, runs: list[Any]) -> dict[str, Any]:
@@ -156,7 +141,7 @@ def job_health(pipeline: Pipeline, job: str, runs: list[Any]) -> dict[str, Any]:
             {
                 "run_id": latest["run_id"],
                 "status": latest["status"],
-                "ended_at": iso(latest["ended_at"]),
+                "ended_at": iso_z(latest["ended_at"]),
             }
             if latest
             else None
@@ -164,7 +149,7 @@ def job_health(pipeline: Pipeline, job: str, runs: list[Any]) -> dict[str, Any]:
         "runs_detail": [
             {
                 "run_id": r["run_id"],
-                "started_at": iso(r["started_at"]),
+                "started_at": iso_z(r["started_at"]),
                 "logical_date": r["logical_date"].isoformat() if r["logical_date"] else None,
                 "status": r["status"],
                 "exit_code": r["exit_code"],
@@ -205,10 +190,10 @@ def deadline_checks(
                     {
                         "job": job,
                         "logical_date": day.isoformat(),
-                        "deadline": iso(deadline),
+                        "deadline": iso_z(deadline),
                         "met": met,
                         "level": level,
-                        "succeeded_at": iso(done),
+                        "succeeded_at": iso_z(done),
                     }
                 )
             day += timedelta(days=1)
@@ -226,7 +211,7 @@ def quality_health(
     rows = (
         table.where(
             (F.col("pipeline") == pipeline)
-            & F.col("checked_at").between(F.lit(_naive(since)), F.lit(_naive(now)))
+            & F.col("checked_at").between(F.lit(naive_utc(since)), F.lit(naive_utc(now)))
         )
         .select(
             "run_id",
@@ -339,7 +324,7 @@ def pipeline_health(
     spark: SparkSession, settings: Settings, pipeline: Pipeline, now: datetime, window: timedelta
 ) -> tuple[dict[str, Any], list[FreshnessResult]]:
     """One pipeline's section of the report (and its freshness results, for alerts)."""
-    now = _utc(now)
+    now = as_utc(now)
     since = now - window
     freshness = check_pipeline(spark, settings, pipeline, now)
     ledger = _read(spark, settings.ledger_path)  # one snapshot for every question below
@@ -431,7 +416,7 @@ def build_report(
         fresh[p.name] = results
     problems = [x for s in sections for x in s["problems"]]
     report = {
-        "generated_at": iso(now),
+        "generated_at": iso_z(now),
         "window_days": round(window.total_seconds() / 86400, 2),
         "level": worst(s["level"] for s in sections),
         "problems": problems,

@@ -27,6 +27,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from lakehouse.core.clock import human_duration, parse_iso
+
 __all__ = ["format_duration", "render_html", "write_report"]
 
 _LEVEL_RANK = {"ok": 0, "warn": 1, "error": 2}
@@ -110,48 +112,15 @@ def _compact(value: float) -> str:
 
 
 def format_duration(seconds: Any) -> str:
-    """Seconds as a human duration: ``45s``, ``5m 13s``, ``2h 30m``, ``1d 4h``; "—" if unknown.
-
-    Shows the two largest units (rounded to the second); under ten seconds keeps one
-    decimal.
-    """
-    value = _num(seconds)
-    if value is None:
-        return "—"
-    if value < 0:
-        return "-" + format_duration(-value)
-    if value < 10 and not value.is_integer():
-        return f"{value:.1f}".rstrip("0").rstrip(".") + "s"
-    total = math.floor(value + 0.5)  # half up: 312.5 s is 5m 13s
-    parts = [
-        (total // _DAY, "d"),
-        (total % _DAY // 3600, "h"),
-        (total % 3600 // 60, "m"),
-        (total % 60, "s"),
-    ]
-    for i, (amount, unit) in enumerate(parts):
-        if amount:
-            text = f"{amount}{unit}"
-            if i + 1 < len(parts) and parts[i + 1][0]:
-                text += f" {parts[i + 1][0]}{parts[i + 1][1]}"
-            return text
-    return "0s"
+    """Seconds as a human duration (:func:`lakehouse.core.clock.human_duration`); "—" if unknown."""
+    return human_duration(_num(seconds), unknown="—")
 
 
 def _parse_ts(value: Any) -> datetime | None:
     """An ISO-8601 timestamp (``...Z`` or with offset; naive means UTC) as aware UTC."""
     if not isinstance(value, str) or not value.strip():
         return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+    return parse_iso(value)
 
 
 def _fmt_ts(value: Any) -> str:

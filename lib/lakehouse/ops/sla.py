@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
 from lakehouse.config.model import Sla
+from lakehouse.core.clock import as_utc
 from lakehouse.core.durations import human_seconds
 
 
@@ -40,10 +41,6 @@ class SlaVerdict:
         return "; ".join(self.misses) if self.misses else "SLA met"
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def evaluate(
     sla: Sla | None,
     *,
@@ -62,7 +59,7 @@ def evaluate(
         return SlaVerdict(met=None)
     if status in ("skipped", "dry_run"):
         return SlaVerdict(met=None)
-    started, ended = _utc(started_at), _utc(ended_at)
+    started, ended = as_utc(started_at), as_utc(ended_at)
     misses: list[str] = []
     decided = False
     if sla.max_duration is not None:
