@@ -489,6 +489,38 @@ def test_fingerprint_follows_what_shapes_data_only(tmp_path):
     assert fingerprint(silver={"table": "silver.orders", "mode": "replace_partition"}) != same
 
 
+def test_fingerprint_leaves_out_every_run_only_setting(tmp_path):
+    def fingerprint(**overrides):
+        conf = write_conf(
+            tmp_path / str(len(list(tmp_path.iterdir()))),
+            pipelines={"orders": pipeline_yaml(**overrides)},
+        )
+        return load(conf).pipeline.fingerprint()
+
+    same = fingerprint()
+    retry = {"attempts": 9, "base_delay": "2s", "max_delay": "1m"}
+    assert fingerprint(backfill={"parallel": 4, "group_days": 3}) == same
+    assert (
+        fingerprint(freshness={"silver.orders": {"column": "event_time", "warn_after": "1h"}})
+        == same
+    )
+    assert fingerprint(alerts=[{"sink": "log", "on": ["failure"]}]) == same
+    assert fingerprint(stream={"watermark": "1 hour", "retry": retry, "stop_grace": "5s"}) == same
+    assert (
+        fingerprint(silver={"table": "silver.orders", "order_by": "event_time", "retry": retry})
+        == same
+    )
+    assert fingerprint(stream={"watermark": "2 hours"}) != same
+
+
+def test_the_demo_pipelines_fingerprint_is_stable():
+    # Checkpoints and every loaded date are keyed by it: a refactor of the
+    # config model that changes it would make every stream refuse its
+    # checkpoint and every backfill load everything again.
+    pipeline = load_config("orders", conf_dir=ROOT / "conf", environ=NO_ENV).pipeline
+    assert pipeline.fingerprint() == "cfede32e687b8ca7"
+
+
 def test_secrets_are_masked_in_plain_output(tmp_path):
     pipe = pipeline_yaml(
         source={

@@ -43,6 +43,10 @@ from lakehouse.core.errors import ConfigError, ConfigProblems, did_you_mean
 from lakehouse.core.paths import project_root
 from lakehouse.core.retry import Backoff
 
+# Field metadata of settings that change how a run goes, never a row it writes:
+# left out of Pipeline.fingerprint().
+RUN_ONLY = {"shapes_data": False}
+
 Fail = typing.Callable[[str, str], ConfigError]  # key path, message -> the error to raise
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -271,9 +275,9 @@ class StreamSettings:
     late_events: Literal["quarantine", "drop"] = "quarantine"
     checkpoint: str | None = None
     # broker down or a query failing with a transient error: restart this often
-    retry: RetrySettings = field(default_factory=RetrySettings)
+    retry: RetrySettings = field(default_factory=RetrySettings, metadata=RUN_ONLY)
     # on SIGTERM/SIGINT: let the running micro-batch finish for this long, then stop
-    stop_grace: Duration = Duration.parse("30s")  # noqa: RUF009 - immutable
+    stop_grace: Duration = field(default=Duration.parse("30s"), metadata=RUN_ONLY)
 
 
 @dataclass(frozen=True)
@@ -325,7 +329,8 @@ class SilverTable:
     retry: RetrySettings = field(
         default_factory=lambda: RetrySettings(
             attempts=5, base_delay=Duration.parse("1s"), max_delay=Duration.parse("30s")
-        )
+        ),
+        metadata=RUN_ONLY,
     )
 
 
@@ -471,15 +476,15 @@ class Pipeline:
     event_time: str
     partition_by: str = field(metadata=field_meta(check=_check_identifier))
     source: Sources
-    description: str = ""
+    description: str = field(default="", metadata=RUN_ONLY)
     stream: StreamSettings | None = None
     bronze: BronzeTable | None = None
     silver: SilverTable | None = None
-    backfill: BackfillSettings = field(default_factory=BackfillSettings)
+    backfill: BackfillSettings = field(default_factory=BackfillSettings, metadata=RUN_ONLY)
     quality: tuple[QualityRule, ...] = ()
-    freshness: Mapping[str, Freshness] = field(default_factory=dict)
-    sla: Mapping[str, Sla] = field(default_factory=dict)
-    alerts: tuple[AlertSink, ...] = ()
+    freshness: Mapping[str, Freshness] = field(default_factory=dict, metadata=RUN_ONLY)
+    sla: Mapping[str, Sla] = field(default_factory=dict, metadata=RUN_ONLY)
+    alerts: tuple[AlertSink, ...] = field(default=(), metadata=RUN_ONLY)
 
     @functools.cached_property
     def columns(self) -> list[Column]:
@@ -494,15 +499,11 @@ class Pipeline:
     def fingerprint(self) -> str:
         """A hash of everything in the pipeline that shapes the data it writes.
 
-        The description, alerts, SLAs, freshness thresholds and backfill
-        settings change no row, so changing them does not change the fingerprint.
+        Fields marked ``RUN_ONLY`` (the description, alerts, SLAs, freshness
+        thresholds, backfill settings, retries, the stop grace) change no row,
+        so changing them does not change the fingerprint.
         """
-        data = to_plain(self)
-        for key in ("description", "alerts", "sla", "freshness", "backfill"):
-            data.pop(key, None)
-        for section, keys in (("silver", ("retry",)), ("stream", ("retry", "stop_grace"))):
-            for key in keys:
-                (data.get(section) or {}).pop(key, None)
+        data = to_plain(self, shaping_only=True)
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -428,19 +428,27 @@ class Builder:
 _ABSENT = object()
 
 
-def to_plain(obj: Any) -> Any:
+def to_plain(obj: Any, *, shaping_only: bool = False) -> Any:
+    """A config object as plain YAML-shaped data (keys as written in the files).
+
+    ``shaping_only`` leaves out fields whose metadata says ``shapes_data:
+    False`` (settings of how a run goes, not of the rows it writes).
+    """
     if isinstance(obj, Duration):
         return obj.text
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {
-            (f.metadata.get("alias") or f.name): to_plain(getattr(obj, f.name))
+            (f.metadata.get("alias") or f.name): to_plain(
+                getattr(obj, f.name), shaping_only=shaping_only
+            )
             for f in dataclasses.fields(obj)
             if not f.metadata.get("internal")
+            and not (shaping_only and f.metadata.get("shapes_data") is False)
         }
     if isinstance(obj, Mapping):
-        return {k: to_plain(v) for k, v in obj.items()}
+        return {k: to_plain(v, shaping_only=shaping_only) for k, v in obj.items()}
     if isinstance(obj, (tuple, list)):
-        return [to_plain(v) for v in obj]
+        return [to_plain(v, shaping_only=shaping_only) for v in obj]
     return obj
 
 
