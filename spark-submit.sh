@@ -7,7 +7,7 @@
 # Reads conf/base.yaml + conf/<ENV>.yaml (through lib/lakehouse/launch/submit.py, the same
 # loader the jobs use) for the master, deploy mode, jars and Spark confs,
 # zips lib/ for --py-files, and runs jobs/JOB.py with spark-submit. The exit
-# code is the job's own (see README, "Exit codes"); 2 for a bad launch.
+# code is the job's own (see docs/jobs.md, "Exit codes"); 2 for a bad launch.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -130,7 +130,7 @@ def resolve(kind: str, force: bool = False) -> Path:
     if mvn is None:
         sys.exit(
             "error: Maven (mvn) is not on PATH; install it (apt-get install maven) or "
-            "fetch the jars with Spark's --packages (see README, 'Jars')"
+            "fetch the jars with Spark's --packages (see docs/platforms.md, jars and versions)"
         )
     print(f"{kind} jars: resolving {', '.join(coords)} from Maven Central ...", flush=True)
     with tempfile.TemporaryDirectory(prefix=f"lakehouse-jars-{kind}-") as tmp:

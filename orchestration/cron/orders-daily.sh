@@ -8,8 +8,8 @@
 # RELOAD_DAYS days before D whose source changed since their load (late events
 # that reached bronze after their day's run) -> health, stopping at the first
 # failure and exiting with its code. Exit codes 1 and 75 are tried
-# again (3 tries, 2 then 4 minutes apart); 2, 3 and 4 are not (README,
-# "Scheduling"). A second copy started while one runs exits 75 at once.
+# again (3 tries, 2 then 4 minutes apart); 2, 3 and 4 are not (docs/jobs.md,
+# "orchestrator contract"). A second copy started while one runs exits 75 at once.
 # Env: PIPELINE (default orders), LAKEHOUSE_ENV, RETRY_DELAY (seconds, 120),
 #      RELOAD_DAYS (days before D loaded again when their source changed, 3),
 #      LAKEHOUSE_LAUNCHER (default ./spark-submit.sh; the tests put a stub there).

@@ -1,4 +1,4 @@
-"""lib/quality: every rule kind and severity on tiny DataFrames (with a null row, and empty)."""
+"""lakehouse.quality: every rule kind and severity on tiny DataFrames (a null row, empty)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Exit codes and the project's named errors: the contract with orchestrators.
 
-Every job maps its outcome to exactly one of these codes; the README carries
+Every job maps its outcome to exactly one of these codes; docs/jobs.md carries
 the same table. An orchestrator retries only ``TRANSIENT`` (and, if it
 likes, ``FAILURE``); the others need a human or a fix.
 """

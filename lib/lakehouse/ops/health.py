@@ -1,13 +1,13 @@
 """The health of pipelines: freshness, SLAs, success rate, quality, quarantine.
 
-Builds the report ``jobs/health.py`` prints and writes (``report.json``,
+Builds the report ``lakehouse.jobs.health`` prints and writes (``report.json``,
 ``report.html`` via :mod:`lakehouse.ops.report`) from the ledger (``_ops/runs``), the
 quality results (``_ops/quality``) and the tables themselves. Levels are
 ``ok`` < ``warn`` < ``error``; the report's level is the worst of all.
 
-Rules (documented in the README):
+Rules (documented in docs/jobs.md, "health"):
 
-- freshness: each configured table on its clock (lib/freshness);
+- freshness: each configured table on its clock (lakehouse.ops.freshness);
 - a job whose latest run in the window failed is ``error``; any other
   failure or SLA miss in the window makes it ``warn``;
 - deadline: for every logical date since the job's first run whose deadline

@@ -1,6 +1,6 @@
 """An Airflow operator that runs one lakehouse job through ``spark-submit.sh``.
 
-It keeps the jobs' exit-code contract (README, "Exit codes"):
+It keeps the jobs' exit-code contract (docs/jobs.md, "Exit codes"):
 
 ==========  ===========================================  ==================
 exit code   meaning                                      Airflow does

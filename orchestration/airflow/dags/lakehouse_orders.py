@@ -23,7 +23,7 @@
   on (or ``airflow backfill create``) runs the chain once per missed day,
   each a separate Spark application. For longer ranges trigger
   ``lakehouse_orders_backfill``: one Spark application for the whole range,
-  resumable, with per-date retries and ledger rows (README, "Backfills").
+  resumable, with per-date retries and ledger rows (docs/jobs.md, "backfill").
 
 Set ``LAKEHOUSE_HOME`` (the repository) and ``LAKEHOUSE_ENV`` (config overlay)
 in the workers' environment; the launcher reads the rest from ``conf/``.
