@@ -95,9 +95,23 @@ def kafka_topic(kafka_admin, request) -> Iterator[str]:
 TIERS = ("unit", "spark", "jobs", "system")
 
 
+def _tier_of(item) -> str | None:
+    for part in item.path.relative_to(ROOT).parts:
+        if part in TIERS:
+            return part
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
-    """Each test carries its tier's marker (the folder it lives in): ``-m unit`` etc."""
+    """Each test carries its tier's marker (the folder it lives in): ``-m unit`` etc.
+
+    Tiers run in order, unit first: the unit tier checks that none of its tests
+    starts a JVM, which it can only do before the shared session exists (and a
+    broken pure function is reported in seconds, not after the slow tiers).
+    """
     for item in items:
-        tier = item.path.parent.name
-        if tier in TIERS:
+        tier = _tier_of(item)
+        if tier is not None:
             item.add_marker(getattr(pytest.mark, tier))
+    rank = {tier: n for n, tier in enumerate(TIERS)}
+    items.sort(key=lambda item: rank.get(_tier_of(item) or "", len(TIERS)))
