@@ -18,15 +18,9 @@ from pathlib import Path
 
 from lakehouse import __version__
 from lakehouse.config import list_envs, list_pipelines, resolve_conf_dir, validate
-from lakehouse.core import ConfigError, ExitCode, did_you_mean
+from lakehouse.core import EXIT_CODE_TABLE, ConfigError, ExitCode, did_you_mean
 
-EXIT_CODES = """exit codes:
-  0   ok
-  1   the run failed (no source for the date, an unexpected error)
-  2   bad arguments or config: fix them, do not retry
-  3   a data-quality gate failed: look at the quarantine, do not retry
-  4   stale: a freshness threshold or SLA is breached (health)
-  75  transient (broker down, lost a commit race, interrupted): retry later"""
+EXIT_CODES = EXIT_CODE_TABLE
 
 TEMPLATES = Path(__file__).resolve().parent / "config" / "templates"
 

@@ -149,3 +149,37 @@ def test_a_materialized_merge_source_is_computed_once(spark, tmp_path):
     release(held)
     with pytest.raises(Exception, match="CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND"):
         held.count()  # released: the rows are gone, and the error says so
+
+
+def test_settings_the_command_line_gave_are_not_put_back(spark, settings, monkeypatch):
+    """Under spark-submit, keys in LAKEHOUSE_CONF_OVERRIDES keep spark-submit's value."""
+    import dataclasses
+
+    from lakehouse.lake.session import OVERRIDES_ENV, build_session
+
+    key = "spark.sql.shuffle.partitions"
+    before = spark.conf.get(key)
+    env_file = dataclasses.replace(
+        settings, spark=dataclasses.replace(settings.spark, conf={key: "7"})
+    )
+    monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "0")  # as under spark-submit
+    try:
+        spark.conf.set(key, "3")  # what spark-submit --conf set
+        monkeypatch.setenv(OVERRIDES_ENV, f"spark.other.key,{key}")
+        assert build_session(env_file, "tests").conf.get(key) == "3"
+        monkeypatch.delenv(OVERRIDES_ENV)
+        assert build_session(env_file, "tests").conf.get(key) == "7"  # the env file's, as before
+    finally:
+        spark.conf.set(key, before)
+
+
+def test_the_backfill_pools_are_declared(spark):
+    """FAIR mode gets the package's pool file: no 'pool has not been configured' warning."""
+    from lakehouse.batch.backfill import scheduler_pool
+    from lakehouse.lake.session import FAIR_POOLS
+
+    assert spark.sparkContext.getConf().get("spark.scheduler.mode") == "FAIR"
+    sc = spark.sparkContext._jsc.sc()
+    for thread in ("backfill_0", f"backfill_{FAIR_POOLS - 1}", f"backfill_{FAIR_POOLS + 5}"):
+        assert sc.getPoolForName(scheduler_pool(thread)).isDefined(), thread
+    assert scheduler_pool(f"backfill_{FAIR_POOLS + 5}") == "backfill_5"

@@ -67,11 +67,45 @@ def test_print_command_shows_the_exact_launch_with_secrets_masked(tmp_path):
     assert not (tmp_path / "lake").exists()  # nothing ran
 
 
+def test_conf_and_master_on_the_command_line_win_over_the_env_file(tmp_path):
+    base = base_yaml()
+    base["spark"]["conf"]["spark.sql.shuffle.partitions"] = "7"
+    conf = write_conf(tmp_path, base=base)
+    result = launch(
+        "--conf-dir",
+        str(conf),
+        "--conf",
+        "spark.sql.shuffle.partitions=3",
+        "--conf",
+        "spark.hadoop.fs.s3a.secret.key=hunter2-secret",
+        "--master",
+        "local[1]",
+        "--print-command",
+        "doctor",
+        env={"LAKEHOUSE_LAKE_ROOT": str(tmp_path / "lake")},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "hunter2-secret" not in result.stdout + result.stderr
+    words = shlex.split(result.stdout)
+    assert words[words.index("--master") + 1] == "local[1]"
+    shuffles = [w for w in words if w.startswith("spark.sql.shuffle.partitions=")]
+    assert shuffles == ["spark.sql.shuffle.partitions=3"]  # in place of the env file's 7
+    # the driver's session builder is told not to put the env file's value back
+    overrides = [w for w in words if w.startswith("LAKEHOUSE_CONF_OVERRIDES=")]
+    assert overrides == [
+        "LAKEHOUSE_CONF_OVERRIDES=spark.hadoop.fs.s3a.secret.key,spark.sql.shuffle.partitions"
+    ]
+    java_options = [w for w in words if w.startswith("spark.driver.defaultJavaOptions=")]
+    assert len(java_options) == 1 and "log4j2.configurationFile=file:" in java_options[0]
+
+
 def test_help_lists_the_jobs():
     result = launch("--help")
     assert result.returncode == 0
     assert "usage: ./spark-submit.sh" in result.stdout
     assert "jobs: backfill,batch_load,doctor,health,stream_ingest" in result.stdout
+    assert "--conf KEY=VALUE" in result.stdout and "75  transient" in result.stdout
 
 
 def test_job_help_needs_no_spark():
@@ -191,6 +225,22 @@ def test_batch_load_through_spark_submit_loads_then_refuses_a_bad_date(tmp_path)
     printed = last_json(result.stdout)
     assert printed["status"] == "success" and printed["details"]["inserted"] == 1
     assert printed["logical_date"] == "2026-03-01"
+    # Spark's start-up noise stays off the console, and so do the project's own warnings
+    for noise in (
+        "Using Spark's default log4j profile",
+        "NativeCodeLoader",
+        "resolves to a loopback address",
+        " INFO ",
+        "locally checkpointed",
+        "Spark session is not provided",
+        "has not been configured",
+    ):
+        assert noise not in result.stderr, noise
+
+    again = launch(*args, "2026-03-01", env={**env, "LAKEHOUSE_SPARK_LOG": "INFO"})
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert last_json(again.stdout)["details"].get("inserted", 0) == 0  # a re-run is a no-op
+    assert " INFO SparkContext: " in again.stderr  # Spark's own lines, asked for
 
     result = launch(*args, "2026-13-01", env=env)
     assert result.returncode == 2

@@ -45,6 +45,7 @@ from lakehouse.core.errors import (
 from lakehouse.core.retry import Backoff
 from lakehouse.core.stopping import Interrupted, StopToken, bookkeeping
 from lakehouse.lake.ledger import Ledger, RunRecord, new_run_id, utcnow
+from lakehouse.lake.session import FAIR_POOLS
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +217,9 @@ def changed_dates(
     candidates = [d for d in dates if loaded.get(d) is not None]
     if not candidates:
         return set()
-    reader = inheritable_thread_target(lambda d: source_state(spark, settings, pipeline, d, kind))
+    reader = inheritable_thread_target(spark)(
+        lambda d: source_state(spark, settings, pipeline, d, kind)
+    )
     with ThreadPoolExecutor(min(STATE_READERS, len(candidates))) as pool:
         now = dict(zip(candidates, pool.map(reader, candidates), strict=True))
     return {d for d, state in now.items() if state is not None and state != loaded[d]}
@@ -373,6 +376,15 @@ class Progress:
             self.out.flush()
 
 
+def scheduler_pool(thread_name: str) -> str:
+    """The FAIR pool of a loading thread (``backfill_N``): one of those the package declares.
+
+    Beyond :data:`FAIR_POOLS` threads, pools are shared (jobs within one pool run in turn).
+    """
+    index = thread_name.rsplit("_", 1)[-1]
+    return f"backfill_{int(index) % FAIR_POOLS}" if index.isdigit() else "backfill_0"
+
+
 class Backfill:
     """Loads dates in one Spark application: ``group`` dates per load (one pass, one
     commit), ``parallel`` loads at once, retrying transient failures with backoff."""
@@ -444,7 +456,7 @@ class Backfill:
                 for d in days
             ]
         sc = self.spark.sparkContext
-        sc.setLocalProperty("spark.scheduler.pool", threading.current_thread().name)
+        sc.setLocalProperty("spark.scheduler.pool", scheduler_pool(threading.current_thread().name))
         label = f"{days[0]}..{days[-1]}" if len(days) > 1 else str(days[0])
         sc.setJobGroup(f"backfill {self.pipeline.name} {label}", f"batch_load {label}", True)
         for _ in days:

@@ -1209,7 +1209,7 @@ def load_dates(
     ordered = sorted(days)
     # opening a source lists its files and reads their schema on the driver: for
     # many dates, several at once (a thread each; a session is thread-safe)
-    opener = inheritable_thread_target(  # the caller's scheduler pool and job group
+    opener = inheritable_thread_target(spark)(  # the caller's scheduler pool and job group
         lambda d: read_source(spark, settings, pipeline, d, kind)
     )
     with ThreadPoolExecutor(min(SOURCE_READERS, len(ordered)) or 1) as pool:

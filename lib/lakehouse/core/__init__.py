@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from lakehouse.core.durations import Duration
 from lakehouse.core.errors import (
+    EXIT_CODE_TABLE,
     ConfigError,
     ConfigProblems,
     ExitCode,
@@ -20,6 +21,7 @@ from lakehouse.core.paths import project_root
 from lakehouse.core.retry import Backoff
 
 __all__ = [
+    "EXIT_CODE_TABLE",
     "Backoff",
     "ConfigError",
     "ConfigProblems",

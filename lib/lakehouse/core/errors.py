@@ -24,6 +24,15 @@ class ExitCode(IntEnum):
     TRANSIENT = 75  # transient failure after retries (EX_TEMPFAIL): retry later
 
 
+EXIT_CODE_TABLE = """exit codes:
+  0   ok
+  1   the run failed (no source for the date, an unexpected error)
+  2   bad arguments or config: fix them, do not retry
+  3   a data-quality gate failed: look at the quarantine, do not retry
+  4   stale: a freshness threshold or SLA is breached (health)
+  75  transient (broker down, lost a commit race, interrupted): retry later"""
+
+
 class LakehouseError(Exception):
     """Base of the project's own errors; carries the exit code it maps to."""
 

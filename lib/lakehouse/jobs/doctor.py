@@ -34,6 +34,7 @@ from lakehouse.lake import (
     utcnow,
 )
 from lakehouse.runtime import (
+    check_only,
     emit,
     ensure_lake_writable,
     job_parser,
@@ -192,6 +193,12 @@ def main(argv: list[str] | None = None) -> int:
         message = report_error(JOB, exc, ExitCode.USAGE)
         emit(record.finish("failed", ExitCode.USAGE, error=exc, error_message=message))
         return ExitCode.USAGE
+    if check_only():  # the launcher's pass before spark-submit: quiet unless the config is bad
+        try:
+            check_config(args)
+            return ExitCode.OK
+        except ConfigError:
+            pass  # reported below as the failed config check
 
     print("lakehouse-jobs doctor")
     checks = Checklist()

@@ -62,7 +62,11 @@ def release(df: DataFrame | None) -> None:
     if df is None:
         return
     try:
-        df._jdf.queryExecution().analyzed().rdd().unpersist(False)
+        # the blocks go through the context's own unpersist: RDD.unpersist would warn that
+        # a locally checkpointed RDD cannot be recomputed, which is the point here. Blocking,
+        # so that a read after this fails for certain rather than racing the removal.
+        rdd = df._jdf.queryExecution().analyzed().rdd()
+        df.sparkSession.sparkContext._jsc.sc().unpersistRDD(rdd.id(), True)
     except Exception as exc:  # not the materialized frame itself: its rows stay held
         log.warning("rows not released (not a frame from materialize()): %s", exc)
 

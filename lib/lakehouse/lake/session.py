@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
@@ -11,11 +12,19 @@ from lakehouse.config.model import Settings
 from lakehouse.core.errors import LakehouseError
 from lakehouse.lake.jars import LOCAL_LOGSTORE, lakehouse_jar, spark_jars, spark_packages
 
+FAIR_POOLS_FILE = Path(__file__).resolve().parent / "fairscheduler.xml"
+FAIR_POOLS = 32  # backfill_0 .. backfill_31 (lakehouse.batch.backfill.scheduler_pool)
 DELTA_SETTINGS = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
     "spark.sql.session.timeZone": "UTC",
 }
+
+
+# Spark settings the launcher's command line gave (``--conf``, comma-separated keys):
+# spark-submit already set them, and the session builder must not put the env
+# file's values back over them.
+OVERRIDES_ENV = "LAKEHOUSE_CONF_OVERRIDES"
 
 
 def launched_by_spark_submit() -> bool:
@@ -61,6 +70,13 @@ def spark_conf(settings: Settings, *, with_jars: bool = True) -> dict[str, str]:
     if with_jars:
         conf.update(jar_settings(settings))
     conf.update(settings.spark.conf)
+    if (
+        conf.get("spark.scheduler.mode", "").upper() == "FAIR"
+        and "spark.scheduler.allocation.file" not in conf
+        and settings.spark.deploy_mode != "cluster"  # the file is on this host only
+        and FAIR_POOLS_FILE.is_file()  # not from the zip spark-submit ships (the launcher set it)
+    ):
+        conf["spark.scheduler.allocation.file"] = f"file:{FAIR_POOLS_FILE}"
     return conf
 
 
@@ -85,8 +101,10 @@ def java_binary() -> str:
 def build_session(settings: Settings, job: str, pipeline: str | None = None) -> SparkSession:
     """Get or create the SparkSession for ``job``, configured from ``settings``.
 
-    Under spark-submit the launcher already chose master, deploy mode and jars;
-    in-process (tests, notebooks, ``python jobs/x.py``) they come from config.
+    Under spark-submit the launcher already chose master, deploy mode and jars,
+    and the settings named in ``$LAKEHOUSE_CONF_OVERRIDES`` keep the values the
+    command line gave; in-process (tests, notebooks, ``python jobs/x.py``) all
+    of them come from config.
 
     Raises:
         LakehouseError: Java or the jar cache is missing.
@@ -96,6 +114,10 @@ def build_session(settings: Settings, job: str, pipeline: str | None = None) -> 
     if not under_submit:
         java_binary()
         builder = builder.master(settings.spark.master)
+    overridden = set()
+    if under_submit:
+        overridden = {k for k in os.environ.get(OVERRIDES_ENV, "").split(",") if k}
     for key, value in spark_conf(settings, with_jars=not under_submit).items():
-        builder = builder.config(key, value)
+        if key not in overridden:
+            builder = builder.config(key, value)
     return builder.getOrCreate()

@@ -1,32 +1,25 @@
-"""Turn the env config into spark-submit options (used by ``spark-submit.sh``).
+"""Turn the env config into spark-submit options (for :mod:`lakehouse.launch.launcher`).
 
-Prints one argument per line: ``--master``, ``--deploy-mode``, ``--jars`` or
-``--packages``, ``--py-files`` (a fresh zip of the ``lakehouse`` package) and a ``--conf`` pair
-for every setting the in-process session builder would set, so both ways of
-starting a job run with the same settings. Exit 2 with one line on stderr
-when the config is invalid.
-
-With ``--quote -- ARG...`` it prints those arguments as one shell command
-line instead, secret-looking ``--conf`` values and URL passwords masked
-(``./spark-submit.sh --print-command``).
-
-Usage: python -m lakehouse.launch.submit --job JOB [--env ENV] [--conf-dir DIR] [--zip PATH]
-       python -m lakehouse.launch.submit --quote -- ARG...
+:func:`submit_args` gives ``--master``, ``--deploy-mode``, ``--jars`` or
+``--packages``, ``--py-files`` (a fresh zip of the ``lakehouse`` package) and a
+``--conf`` pair for every setting the in-process session builder would set,
+so both ways of starting a job run with the same settings; the command line's
+own ``--conf`` pairs come last and win. :func:`printable_command` shows a
+command line with its secrets masked (``--print-command``).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shlex
-import sys
 import zipfile
 from pathlib import Path
 
-from lakehouse.config import SECRET_KEY, Settings, load_settings
-from lakehouse.core import ConfigError, LakehouseError, exit_code_for, one_line, project_root
+from lakehouse.config import SECRET_KEY, Settings
+from lakehouse.core import ConfigError
 from lakehouse.lake import check_run_id, jar_settings, spark_conf
+from lakehouse.lake.session import OVERRIDES_ENV
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # lib/lakehouse
 
@@ -59,7 +52,9 @@ def _zip_folder(folder: Path, target: Path) -> Path:
     return target
 
 
-def cluster_mode_args(settings: Settings, run_id: str, build_dir: Path) -> list[str]:
+def cluster_mode_args(
+    settings: Settings, run_id: str, build_dir: Path, driver_env: dict[str, str] | None = None
+) -> list[str]:
     """What a driver running on the cluster needs that a local one has for free.
 
     The launcher waits for the application (``waitAppCompletion``), names the
@@ -92,7 +87,7 @@ def cluster_mode_args(settings: Settings, run_id: str, build_dir: Path) -> list[
     names = sorted(
         {name for f in conf_dir.rglob("*.yaml") for name in _VARIABLE.findall(f.read_text())}
     )
-    env = {"LAKEHOUSE_RUN_ID": run_id, "TZ": "UTC"}
+    env = {"LAKEHOUSE_RUN_ID": run_id, "TZ": "UTC", **(driver_env or {})}
     env.update({name: os.environ[name] for name in names if name in os.environ})
     args = ["--conf", f"{wait}=true"]
     for name, value in env.items():
@@ -102,19 +97,29 @@ def cluster_mode_args(settings: Settings, run_id: str, build_dir: Path) -> list[
 
 
 def submit_args(
-    job: str, env: str | None, conf_dir: str | None, zip_path: Path, run_id: str | None = None
+    job: str,
+    settings: Settings,
+    zip_path: Path,
+    run_id: str | None = None,
+    confs: dict[str, str] | None = None,
 ) -> list[str]:
     """spark-submit options (everything before the application file).
 
-    ``run_id`` is needed in cluster deploy mode (see :func:`cluster_mode_args`).
+    ``run_id`` is needed in cluster deploy mode (see :func:`cluster_mode_args`);
+    ``confs`` are the command line's ``--conf`` pairs, passed after the env
+    file's and named in :data:`OVERRIDES_ENV` so the driver's session keeps them.
+
+    Raises:
+        ConfigError: the settings cannot be launched (cluster mode on a local master).
     """
-    settings = load_settings(env, conf_dir)
+    confs = dict(confs or {})
     args = ["--master", settings.spark.master, "--deploy-mode", settings.spark.deploy_mode]
     if settings.spark.deploy_mode == "cluster":
         if not run_id:
             raise ConfigError("cluster deploy mode needs a run id (--run-id)")
         run_id = check_run_id(run_id, "LAKEHOUSE_RUN_ID")  # it names a file and a setting
-        args += cluster_mode_args(settings, run_id, zip_path.parent)
+        driver_env = {OVERRIDES_ENV: ",".join(sorted(confs))} if confs else {}
+        args += cluster_mode_args(settings, run_id, zip_path.parent, driver_env)
     args += ["--name", f"lakehouse-jobs:{job}"]
     jars = jar_settings(settings)
     if "spark.jars.packages" in jars:
@@ -123,7 +128,7 @@ def submit_args(
         args += ["--repositories", jars.pop("spark.jars.repositories")]
     if "spark.jars" in jars:
         args += ["--jars", jars.pop("spark.jars")]
-    for key, value in {**jars, **spark_conf(settings, with_jars=False)}.items():
+    for key, value in {**jars, **spark_conf(settings, with_jars=False), **confs}.items():
         args += ["--conf", f"{key}={value}"]
     args += ["--py-files", str(build_package_zip(zip_path))]
     return args
@@ -153,32 +158,3 @@ def printable_command(argv: list[str]) -> str:
         after_conf = arg == "--conf"
         shown.append(text)
     return shlex.join(shown)
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:2] == ["--quote", "--"]:
-        print(printable_command(argv[2:]))
-        return 0
-    parser = argparse.ArgumentParser(prog="python -m lakehouse.launch.submit")
-    parser.add_argument("--job", required=True)
-    parser.add_argument("--env")
-    parser.add_argument("--conf-dir")
-    parser.add_argument("--zip", default=str(project_root() / ".build" / "lakehouse.zip"))
-    parser.add_argument("--run-id", help="the run's id (cluster deploy mode)")
-    args = parser.parse_args(argv)
-    try:
-        out = submit_args(args.job, args.env, args.conf_dir, Path(args.zip), args.run_id)
-    except LakehouseError as exc:
-        print(f"spark-submit.sh: error: {one_line(exc)}", file=sys.stderr)
-        return int(exit_code_for(exc))
-    for arg in out:
-        if "\n" in arg:
-            print(f"spark-submit.sh: error: argument with a line break: {arg!r}", file=sys.stderr)
-            return 2
-        print(arg)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

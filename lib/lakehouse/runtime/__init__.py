@@ -7,6 +7,7 @@ from __future__ import annotations
 from lakehouse.runtime.job import (
     JobContext,
     Outcome,
+    check_only,
     emit,
     ensure_lake_writable,
     iso_date,
@@ -22,6 +23,7 @@ from lakehouse.runtime.job import (
 __all__ = [
     "JobContext",
     "Outcome",
+    "check_only",
     "emit",
     "ensure_lake_writable",
     "iso_date",

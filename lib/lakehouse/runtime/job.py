@@ -122,33 +122,45 @@ class JobContext:
 
 class _MarkedStderr:
     """Under spark-submit, Python's stderr is merged into stdout by Spark's
-    PythonRunner. ``spark-submit.sh`` sets LAKEHOUSE_STDERR_MARKER and sends
-    every stdout line starting with that marker back to stderr, so errors and
-    logs still reach stderr and stdout keeps only the report and the JSON line.
+    PythonRunner. The launcher (:mod:`lakehouse.launch.launcher`) sets
+    LAKEHOUSE_STDERR_MARKER and sends every stdout line starting with that
+    marker back to stderr, so errors and logs still reach stderr and stdout
+    keeps only the report and the JSON line.
+
+    A flushed piece of a line (a progress bar redrawn with ``\\r``) goes out
+    at once behind LAKEHOUSE_FRAGMENT_MARKER, which the launcher writes
+    without a line break. ``isatty()`` is the launcher's own stderr's
+    (LAKEHOUSE_TERMINAL), so the backfill draws its bar only for a person.
     """
 
-    def __init__(self, marker: str, out: Any):
+    def __init__(self, marker: str, out: Any, fragment_marker: str = "", terminal: bool = False):
         self.marker = marker
+        self.fragment_marker = fragment_marker
         self.out = out
+        self.terminal = terminal
         self.pending = ""
+        self._lock = threading.Lock()
 
     def write(self, text: str) -> int:
-        self.pending += text
-        *lines, self.pending = self.pending.split("\n")
-        for line in lines:
-            self.out.write(f"{self.marker}{line}\n")
-        if lines:
-            self.out.flush()
+        with self._lock:
+            self.pending += text
+            *lines, self.pending = self.pending.split("\n")
+            for line in lines:
+                self.out.write(f"{self.marker}{line}\n")
+            if lines:
+                self.out.flush()
         return len(text)
 
     def flush(self) -> None:
-        if self.pending:
-            self.out.write(f"{self.marker}{self.pending}\n")
-            self.pending = ""
-        self.out.flush()
+        with self._lock:
+            if self.pending:
+                mark = self.fragment_marker or self.marker
+                self.out.write(f"{mark}{self.pending}\n")
+                self.pending = ""
+            self.out.flush()
 
     def isatty(self) -> bool:
-        return False
+        return self.terminal
 
 
 def route_stderr() -> None:
@@ -159,7 +171,12 @@ def route_stderr() -> None:
         and os.environ.get("PYSPARK_GATEWAY_PORT")
         and not isinstance(sys.stderr, _MarkedStderr)
     ):
-        sys.stderr = _MarkedStderr(marker, sys.stdout)
+        sys.stderr = _MarkedStderr(
+            marker,
+            sys.stdout,
+            os.environ.get("LAKEHOUSE_FRAGMENT_MARKER", ""),
+            terminal=os.environ.get("LAKEHOUSE_TERMINAL") == "1",
+        )
 
 
 def write_driver_pid() -> None:
@@ -240,6 +257,11 @@ RUN_ID_ENV = "LAKEHOUSE_RUN_ID"
 CHECK_ONLY_ENV = "LAKEHOUSE_CHECK_ONLY"
 
 
+def check_only() -> bool:
+    """True in the launcher's pass before spark-submit: check arguments and config, no JVM."""
+    return os.environ.get(CHECK_ONLY_ENV) == "1"
+
+
 def given_run_id() -> str | None:
     """The run id chosen by the launcher or an orchestrator (``$LAKEHOUSE_RUN_ID``).
 
@@ -293,8 +315,9 @@ def run_job(
         message = report_error(job, exc, code)
         emit(record.finish("failed", code, error=exc, error_message=message))
         return code
-    if os.environ.get(CHECK_ONLY_ENV) == "1":  # the launcher's check before a cluster submit
-        print(f"{job}: arguments and config are valid", file=sys.stderr, flush=True)
+    if check_only():
+        if os.environ.get("LAKEHOUSE_QUIET_CHECK") != "1":
+            print(f"{job}: arguments and config are valid", file=sys.stderr, flush=True)
         return ExitCode.OK
 
     try:
