@@ -123,6 +123,8 @@ def test_a_wrong_password_exits_2_at_once_with_one_line_and_writes_nothing(
         line for line in result.stderr.splitlines() if line.startswith("stream_ingest: error:")
     ]
     assert len(errors) == 1, result.stderr[-3000:]
+    named = [line for line in result.stderr.splitlines() if "uthentication" in line]
+    assert named == errors, result.stderr[-3000:]  # the Kafka client does not say it again
     assert errors[0].startswith(
         f"stream_ingest: error: Kafka at {sasl_broker.sasl}: authentication failed "
         "(SaslAuthenticationException: "
@@ -165,3 +167,16 @@ def test_doctor_reaches_the_sasl_broker_with_the_pipeline_credentials(tmp_path, 
     assert kafka[0].endswith("1 broker(s), SASL_PLAINTEXT (pipelines: orders)")
     assert last_json(result.stdout)["status"] == "success"
     assert_secret_kept(result, sasl_broker.password)
+
+
+def test_doctor_names_refused_credentials(tmp_path, sasl_broker, topic):
+    configure(tmp_path, sasl_broker, topic)
+    wrong = f"wrong-{uuid.uuid4().hex}"
+    result = launch(tmp_path, sasl_broker, wrong, "doctor")
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (
+        f"  [FAIL] kafka    Kafka at {sasl_broker.sasl}: authentication failed "
+        "(SaslAuthenticationException: "
+    ) in result.stdout
+    assert "[ok  ] delta" in result.stdout  # the other checks still ran
+    assert_secret_kept(result, wrong)

@@ -41,6 +41,12 @@ CONNECT_TIMEOUT_S = 3.0
 _AUTH_SUFFIXES = ("AuthenticationException", "AuthorizationException")
 # the client refused its own settings (a bad option value, a JAAS line it cannot parse)
 _CLIENT_CONFIG = ("ConfigException",)
+# the admin client's loggers that report a failed connection or metadata update
+_CLIENT_LOGGERS = (
+    "org.apache.kafka.clients.NetworkClient",
+    "org.apache.kafka.clients.admin.internals.AdminMetadataManager",
+    "org.apache.kafka.clients.admin.KafkaAdminClient",
+)
 # option keys whose values are secrets, and a password inside a JAAS line
 _SECRET_KEY = re.compile(r"password|secret|jaas|token|credential", re.IGNORECASE)
 _JAAS_SECRET = re.compile(r'(?:password|secret|token)\w*\s*=\s*"((?:[^"\\]|\\.)*)"', re.I)
@@ -241,6 +247,29 @@ def raise_failure(exc: BaseException, servers: str, options: Mapping[str, str]) 
     raise error from exc
 
 
+@contextmanager
+def quiet_client_logs(jvm: Any) -> Iterator[None]:
+    """The admin client's own log lines about a failed connection off, for the pre-check.
+
+    Its verdict is the pre-check's one line; the client would log the same
+    refusal or timeout again, with a stack trace, on stderr. The levels come
+    back afterwards. Without log4j 2 in the JVM nothing is changed.
+    """
+    try:
+        log4j = jvm.org.apache.logging.log4j
+        before = {name: log4j.LogManager.getLogger(name).getLevel() for name in _CLIENT_LOGGERS}
+        for name in _CLIENT_LOGGERS:
+            log4j.core.config.Configurator.setLevel(name, log4j.Level.OFF)
+    except Exception:  # another logging backend: leave it alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        for name, level in before.items():
+            log4j.core.config.Configurator.setLevel(name, level)
+
+
 def check_brokers(spark: SparkSession, servers: str, options: Mapping[str, str]) -> str:
     """Do the brokers answer this client, with these options? What they said, in a line.
 
@@ -253,8 +282,9 @@ def check_brokers(spark: SparkSession, servers: str, options: Mapping[str, str])
     reason = tcp_failure(servers)
     if reason is not None:
         raise BrokersUnreachable(servers, reason)
-    seconds = spark._jvm.java.util.concurrent.TimeUnit.SECONDS  # type: ignore[attr-defined]
-    with admin_client(spark, servers, options) as admin:
+    jvm = spark._jvm  # type: ignore[attr-defined]
+    seconds = jvm.java.util.concurrent.TimeUnit.SECONDS
+    with quiet_client_logs(jvm), admin_client(spark, servers, options) as admin:
         cluster = admin.describeCluster()
         cluster_id = cluster.clusterId().get(TIMEOUT_S, seconds)
         brokers = cluster.nodes().get(TIMEOUT_S, seconds).size()
