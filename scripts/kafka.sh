@@ -11,16 +11,26 @@
 #        KAFKA_HEAP              broker heap (default 512m)
 #        KAFKA_START_TIMEOUT     seconds to wait for the broker (default 60)
 #        KAFKA_CLUSTER_ID        cluster id for a first format (default: a new random one)
+#        KAFKA_SASL_PORT         opt-in second listener SASL_PLAINTEXT://127.0.0.1:PORT with
+#                                SCRAM-SHA-512 (PLAINTEXT stays, for the broker itself)
+#        KAFKA_SASL_USER         its SCRAM user (default lakehouse), added at the first format
+#        KAFKA_SASL_PASSWORD     that user's password (needed with KAFKA_SASL_PORT; never printed)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PORT=${KAFKA_PORT:-9092}
-for value in "$PORT" "${KAFKA_CONTROLLER_PORT:-1}"; do
+SASL_PORT=${KAFKA_SASL_PORT:-}
+for value in "$PORT" "${KAFKA_CONTROLLER_PORT:-1}" "${SASL_PORT:-1}"; do
   if [[ ! "$value" =~ ^[0-9]+$ ]] || [ "$value" -lt 1 ] || [ "$value" -gt 65534 ]; then
-    echo "kafka.sh: error: invalid port '$value' (KAFKA_PORT / KAFKA_CONTROLLER_PORT)" >&2
+    echo "kafka.sh: error: invalid port '$value' (KAFKA_PORT / KAFKA_CONTROLLER_PORT / KAFKA_SASL_PORT)" >&2
     exit 2
   fi
 done
+SASL_USER=${KAFKA_SASL_USER:-lakehouse}
+if [ -n "$SASL_PORT" ] && [ -z "${KAFKA_SASL_PASSWORD:-}" ]; then
+  echo "kafka.sh: error: KAFKA_SASL_PORT needs KAFKA_SASL_PASSWORD (the SCRAM user's password)" >&2
+  exit 2
+fi
 CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((PORT + 1))}
 DIR=${LAKEHOUSE_KAFKA_DIR:-$ROOT/.kafka}
 JARS=${LAKEHOUSE_JARS_DIR:-$ROOT/.cache/jars}/kafka
@@ -58,15 +68,20 @@ java_setup() {
 
 write_config() {
   mkdir -p "$DIR/data" "$DIR/logs"
+  local listeners="PLAINTEXT://127.0.0.1:$PORT" protocols="PLAINTEXT:PLAINTEXT"
+  if [ -n "$SASL_PORT" ]; then
+    listeners="$listeners,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT"
+    protocols="$protocols,SASL_PLAINTEXT:SASL_PLAINTEXT"
+  fi
   cat > "$DIR/server.properties" <<EOF
 # written by scripts/kafka.sh; edit the script, not this file
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
+listeners=$listeners,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$protocols,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$DIR/data
 num.partitions=1
@@ -81,6 +96,12 @@ auto.create.topics.enable=true
 delete.topic.enable=true
 log.retention.hours=168
 EOF
+  if [ -n "$SASL_PORT" ]; then # the users live in the cluster metadata (added at format time)
+    cat >> "$DIR/server.properties" <<EOF
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+EOF
+  fi
   cat > "$DIR/log4j2.properties" <<EOF
 status = error
 appender.file.type = File
@@ -115,6 +136,20 @@ jvm() { # jvm MAIN_CLASS ARGS...: run a Kafka class from the cached jars
     -cp "$JARS/*" "$@"
 }
 
+scram_credential() { # the SASL user as StorageTool's --add-scram value, salted here
+  # so the password is in no command line and no log (and may hold any character)
+  SCRAM_USER=$SASL_USER "$PY" -c '
+import base64, hashlib, os
+salt, iterations = os.urandom(24), 8192
+salted = hashlib.pbkdf2_hmac(
+    "sha512", os.environ["KAFKA_SASL_PASSWORD"].encode(), salt, iterations
+)
+b64 = lambda raw: base64.b64encode(raw).decode()
+user = os.environ["SCRAM_USER"]
+print(f"SCRAM-SHA-512=[name={user},iterations={iterations},salt=\"{b64(salt)}\",saltedpassword=\"{b64(salted)}\"]")
+'
+}
+
 port_in_use() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
@@ -131,7 +166,7 @@ cmd_start() {
   fi
   require_jars
   java_setup
-  for p in "$PORT" "$CONTROLLER_PORT"; do
+  for p in "$PORT" "$CONTROLLER_PORT" $SASL_PORT; do
     port_in_use "$p" && die "port $p on 127.0.0.1 is already in use by another process (set KAFKA_PORT)"
   done
   write_config
@@ -148,9 +183,15 @@ while True:
         print(cid)
         break
 ')}
+    local scram=()
+    if [ -n "$SASL_PORT" ]; then
+      scram=(--add-scram "$(scram_credential)")
+      echo "kafka: adding the SCRAM-SHA-512 user $SASL_USER"
+    fi
     echo "kafka: formatting storage in $DIR/data (cluster id $cluster_id)"
     jvm kafka.tools.StorageTool format --cluster-id="$cluster_id" -c "$DIR/server.properties" \
-      > "$DIR/logs/format.log" 2>&1 || { cat "$DIR/logs/format.log" >&2; die "storage format failed"; }
+      "${scram[@]}" > "$DIR/logs/format.log" 2>&1 \
+      || { cat "$DIR/logs/format.log" >&2; die "storage format failed"; }
   fi
   echo "kafka: starting broker on $BOOTSTRAP (controller 127.0.0.1:$CONTROLLER_PORT, data $DIR)"
   nohup "$JAVA" -Xms128m -Xmx"$HEAP" -XX:+UseG1GC -Djava.awt.headless=true \
@@ -172,6 +213,7 @@ while True:
     waited=$((waited + 1))
   done
   echo "kafka: ready at $BOOTSTRAP (pid $(cat "$PIDFILE"))"
+  [ -z "$SASL_PORT" ] || echo "kafka: SASL_PLAINTEXT (SCRAM-SHA-512, user $SASL_USER) at 127.0.0.1:$SASL_PORT"
 }
 
 cmd_stop() {
@@ -233,5 +275,5 @@ case "${1:-}" in
   status) cmd_status ;;
   clean) cmd_stop; rm -rf "$DIR"; echo "kafka: removed $DIR" ;;
   topics) shift; cmd_topics "$@" ;;
-  *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -1,4 +1,5 @@
-"""A real broker: the protocol probe, and a round trip through Spark's Kafka sink and source."""
+"""A real broker: the protocol probe, the admin-client pre-check, and a round trip through
+Spark's Kafka sink and source."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import socket
 import pytest
 from pyspark.sql import functions as F
 
+from lakehouse.core.errors import ConfigError
+from lakehouse.stream.kafka_meta import BrokersUnreachable, check_brokers
 from lakehouse.stream.probe import parse_bootstrap, probe
 from tests.harness.ports import closed_port
 
@@ -48,6 +51,22 @@ def test_probe_is_not_fooled_by_a_non_kafka_server():
         threading.Thread(target=serve, daemon=True).start()
         result = probe(f"127.0.0.1:{port}", timeout=2.0)
     assert not result.ok
+
+
+def test_check_brokers_asks_the_cluster_through_the_jvm_admin_client(spark, kafka_bootstrap):
+    assert check_brokers(spark, kafka_bootstrap, {}).endswith(", 1 broker(s), PLAINTEXT")
+
+
+def test_check_brokers_reports_a_closed_port_at_once(spark):
+    port = closed_port()
+    with pytest.raises(BrokersUnreachable, match=f"127.0.0.1:{port} is unreachable") as caught:
+        check_brokers(spark, f"127.0.0.1:{port}", {})
+    assert caught.value.reason == "connection refused"
+
+
+def test_check_brokers_refuses_options_the_client_refuses(spark, kafka_bootstrap):
+    with pytest.raises(ConfigError, match=r"the client refuses source\.kafka\.options"):
+        check_brokers(spark, kafka_bootstrap, {"security.protocol": "NO_SUCH_PROTOCOL"})
 
 
 def test_round_trip_through_spark_kafka_sink_and_source(

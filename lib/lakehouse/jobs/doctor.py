@@ -6,6 +6,11 @@ brokers the config names, and a real Delta write + MERGE + read round trip
 through the project's SparkSession builder. Prints a checklist, records the
 run in the ledger, and prints the run as JSON on the last line.
 
+The brokers are asked by the Kafka admin client in the session's JVM (the one
+the jobs use), once per bootstrap list and client options: each pipeline's
+``source.kafka.options`` (SASL, TLS), so a secured broker is checked with the
+credentials the pipeline streams with and refused credentials are named.
+
 Exit 0 only when every check passes; 2 when the config is invalid; 1 otherwise.
 
 Usage: ./spark-submit.sh doctor [--env ENV] [--conf-dir DIR]
@@ -42,7 +47,7 @@ from lakehouse.runtime import (
     report_error,
     setup_logging,
 )
-from lakehouse.stream import probe
+from lakehouse.stream import BrokersUnreachable, check_brokers
 
 JOB = "doctor"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -134,25 +139,47 @@ def check_jars(cfg: Config, local_broker: bool) -> str:
     return f"{spark_part}; local broker {manifest['coordinates'][0]} in {jars_dir() / 'kafka'}"
 
 
-def bootstrap_servers(cfg: Config, pipelines: list[Pipeline]) -> dict[str, bool]:
-    """Every bootstrap list the config names -> whether it speaks TLS."""
-    servers = {cfg.settings.kafka.bootstrap_servers: False}
+@dataclass
+class KafkaTarget:
+    """One bootstrap list with one set of client options, and the pipelines using them."""
+
+    servers: str
+    options: dict[str, str]
+    pipelines: list[str]
+
+
+def kafka_targets(cfg: Config, pipelines: list[Pipeline]) -> list[KafkaTarget]:
+    """Every bootstrap list the config names, with each pipeline's client options.
+
+    The environment's ``kafka.bootstrap_servers`` is checked on its own (no
+    options) only when no pipeline reads from it.
+    """
+    targets: dict[tuple[str, tuple], KafkaTarget] = {}
     for pipeline in pipelines:
         kafka = pipeline.source.kafka
         if kafka is not None and kafka.bootstrap_servers:
-            protocol = kafka.options.get("security.protocol", "PLAINTEXT").upper()
-            servers[kafka.bootstrap_servers] = protocol.endswith("SSL")
-    return servers
+            options = dict(kafka.options)
+            key = (kafka.bootstrap_servers, tuple(sorted(options.items())))
+            target = targets.setdefault(key, KafkaTarget(kafka.bootstrap_servers, options, []))
+            target.pipelines.append(pipeline.name)
+    default = cfg.settings.kafka.bootstrap_servers
+    if all(target.servers != default for target in targets.values()):
+        targets[(default, ())] = KafkaTarget(default, {}, [])
+    return list(targets.values())
 
 
-def check_kafka(servers: str, tls: bool) -> str:
-    result = probe(servers, timeout=3.0, tls=tls)
-    if result.ok:
-        return f"{result.server}: {result.detail}"
-    hint = ""
-    if all(part.split(":")[0] in LOCAL_HOSTS for part in servers.split(",")):
-        hint = "; start the local broker: scripts/kafka.sh start"
-    raise RuntimeError(f"no Kafka broker answers at {servers} ({result.detail}){hint}")
+def check_kafka(spark, target: KafkaTarget) -> str:
+    """What the brokers answer this target's client (a secret never shows in the line)."""
+    used_by = f" (pipelines: {', '.join(target.pipelines)})" if target.pipelines else ""
+    try:
+        return f"{target.servers}: {check_brokers(spark, target.servers, target.options)}{used_by}"
+    except BrokersUnreachable as exc:
+        hint = ""
+        if all(part.split(":")[0] in LOCAL_HOSTS for part in target.servers.split(",")):
+            hint = "; start the local broker: scripts/kafka.sh start"
+        raise RuntimeError(
+            f"no Kafka broker answers at {target.servers} ({exc.reason}){hint}"
+        ) from None
 
 
 def check_delta(spark, lake_path: str) -> str:
@@ -217,18 +244,17 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.USAGE
     record.env = cfg.settings.env
 
-    servers = bootstrap_servers(cfg, pipelines)
+    targets = kafka_targets(cfg, pipelines)
     local_broker = any(
-        host in LOCAL_HOSTS for s in servers for host in (p.split(":")[0] for p in s.split(","))
+        host in LOCAL_HOSTS
+        for t in targets
+        for host in (p.split(":")[0] for p in t.servers.split(","))
     )
     jars_ok = checks.run("jars", lambda: check_jars(cfg, local_broker))
     lake_ok = checks.run(
         "lake",
         lambda: (ensure_lake_writable(cfg.settings), f"{cfg.settings.lake_root} writable")[1],
     )
-    for server, tls in servers.items():
-        checks.run("kafka", lambda s=server, t=tls: check_kafka(s, t))
-
     spark = None
     if jars_ok and lake_ok:
         from lakehouse.lake import build_session
@@ -237,10 +263,15 @@ def main(argv: list[str] | None = None) -> int:
             spark = build_session(cfg.settings, JOB)
         except Exception as exc:
             checks.add(Check("delta", False, f"Spark session did not start: {one_line(exc)}"))
-        if spark is not None:
-            path = cfg.settings.path("_ops", "doctor", uuid.uuid4().hex)
-            checks.run("delta", lambda: check_delta(spark, path))
-    else:
+    for target in targets:  # the Kafka client is the one in the session's JVM
+        if spark is None:
+            checks.skip("kafka", f"{target.servers}: needs the Spark session")
+        else:
+            checks.run("kafka", lambda t=target: check_kafka(spark, t))
+    if spark is not None:
+        path = cfg.settings.path("_ops", "doctor", uuid.uuid4().hex)
+        checks.run("delta", lambda: check_delta(spark, path))
+    elif not (jars_ok and lake_ok):
         checks.skip("delta", "needs the jars and a writable lake root")
 
     failed = [c.name for c in checks.checks if not c.ok]

@@ -151,7 +151,7 @@ def run(ctx: JobContext) -> Outcome:
                 stop=stop,
                 stop_grace=pipeline.stream.stop_grace.seconds,
                 max_batches=ctx.args.max_batches,
-                preflight=kafka_preflight(pipeline.source.kafka),
+                preflight=kafka_preflight(ctx.spark, kafka),
             ).run()
         except QualityGateError:
             record_quality()  # the failing batch's results are kept too

@@ -1,5 +1,5 @@
 """Kafka to bronze exactly once: the source, the checkpoint guard, the micro-batch sink, the
-runner.
+runner, and the brokers' pre-check.
 """
 
 from __future__ import annotations
@@ -14,18 +14,19 @@ from lakehouse.stream.ingest import (
     kafka_preflight,
     read_kafka,
 )
-from lakehouse.stream.kafka_meta import describe
-from lakehouse.stream.probe import probe
+from lakehouse.stream.kafka_meta import BrokersUnreachable, check_brokers, check_source, describe
 
 __all__ = [
+    "BrokersUnreachable",
     "BronzeSink",
     "CheckpointGuard",
     "CheckpointInfo",
     "StreamRunner",
+    "check_brokers",
+    "check_source",
     "describe",
     "ingest_writer",
     "kafka_options",
     "kafka_preflight",
-    "probe",
     "read_kafka",
 ]

@@ -83,8 +83,7 @@ from lakehouse.decode.events import (
 from lakehouse.lake import fs
 from lakehouse.lake.delta_io import ensure_table, idempotent_append, insert_if_absent, table_version
 from lakehouse.quality.engine import QUALITY_REASON, ROW_KINDS, WINDOW_KINDS, QualityReport, RuleSet
-from lakehouse.stream.kafka_meta import KafkaView
-from lakehouse.stream.probe import probe
+from lakehouse.stream.kafka_meta import KafkaView, check_source
 
 log = logging.getLogger("lakehouse.stream")
 
@@ -1196,14 +1195,14 @@ class StreamRunner:
         query.stop()
 
 
-def kafka_preflight(kafka: KafkaSource) -> Callable[[], None]:
-    """A check that the pipeline's brokers answer; raises TransientError if not."""
+def kafka_preflight(spark: SparkSession, kafka: KafkaSource) -> Callable[[], None]:
+    """A check, with the pipeline's client options, that its brokers answer and accept it.
+
+    Raises ConfigError when they refuse the credentials (the runner does not
+    retry it: exit 2) and TransientError when none answers (retried).
+    """
 
     def check() -> None:
-        servers = kafka.bootstrap_servers or ""
-        tls = kafka.options.get("security.protocol", "PLAINTEXT").upper().endswith("SSL")
-        result = probe(servers, timeout=5.0, tls=tls)
-        if not result.ok:
-            raise TransientError(f"Kafka at {servers} is unreachable ({result.detail})")
+        log.info("Kafka pre-check: %s", check_source(spark, kafka))
 
     return check

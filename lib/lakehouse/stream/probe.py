@@ -2,8 +2,15 @@
 
 It sends ``ApiVersions`` (v0) and ``Metadata`` (v0) requests and reads the
 answers, so it proves a real broker is up and has registered itself, not just
-that a port is open. Used by ``doctor`` and by ``scripts/kafka.sh`` to wait
-for the broker it started; needs no Kafka client library.
+that a port is open. It speaks PLAINTEXT (or TLS without a client
+certificate) only, no SASL.
+
+Kept as the readiness probe of ``scripts/kafka.sh`` (and of the test
+fixtures that start that broker): it waits for the broker the script started
+on its PLAINTEXT listener, in a second, with no JVM and no Kafka client
+library. The jobs and ``doctor`` do not use it: they check brokers with the
+real Kafka client and the pipeline's security options
+(:func:`lakehouse.stream.kafka_meta.check_brokers`).
 
 Usage: python -m lakehouse.stream.probe HOST:PORT[,HOST:PORT...] [--wait SECONDS] [--tls]
 """
