@@ -29,6 +29,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from lakehouse.config.model import KafkaSource
+from lakehouse.config.typed import SECRET_KEY
 from lakehouse.core.errors import ConfigError, LakehouseError, TransientError, one_line
 
 TIMEOUT_S = 15
@@ -47,8 +48,7 @@ _CLIENT_LOGGERS = (
     "org.apache.kafka.clients.admin.internals.AdminMetadataManager",
     "org.apache.kafka.clients.admin.KafkaAdminClient",
 )
-# option keys whose values are secrets, and a password inside a JAAS line
-_SECRET_KEY = re.compile(r"password|secret|jaas|token|credential", re.IGNORECASE)
+# a password inside a JAAS line (option keys that look secret: config's SECRET_KEY)
 _JAAS_SECRET = re.compile(r'(?:password|secret|token)\w*\s*=\s*"((?:[^"\\]|\\.)*)"', re.I)
 
 
@@ -105,7 +105,7 @@ def secrets(options: Mapping[str, str]) -> list[str]:
     """The secret strings in ``options``: passwords, tokens, JAAS lines and what they hold."""
     found: list[str] = []
     for key, value in options.items():
-        if value and _SECRET_KEY.search(key):
+        if value and SECRET_KEY.search(key):
             found.append(value)
             found.extend(m.group(1) for m in _JAAS_SECRET.finditer(value) if m.group(1))
     # longest first: a whole JAAS line is hidden before the password inside it
