@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.builders import base_yaml, write_conf
 from tests.harness.env import ROOT
 
 pytestmark = pytest.mark.slow
@@ -86,3 +87,34 @@ def test_the_runtime_carries_no_dev_tools(installed, tmp_path):
         probe = outside(installed, tmp_path, "python", "-c", f"import {tool}")
         assert probe.returncode != 0, f"{tool} is installed in the runtime venv"
     assert sys.prefix != str(installed.parent)
+
+
+def test_the_wheel_alone_launches_a_job(installed, tmp_path):
+    """``lakehouse run`` from the wheel: the job file is the package's own, checked first."""
+    env = {**clean_env(), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    base = base_yaml()
+    base["spark"]["jars"] = "packages"  # no jar cache beside a wheel: Maven coordinates
+    conf = write_conf(tmp_path, base=base)
+    args = [str(installed / "lakehouse"), "run", "--conf-dir", str(conf)]
+    shown = subprocess.run(
+        [*args, "--print-command", "batch_load", "--pipeline", "orders", "--date", "2026-03-01"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "site-packages/lakehouse/jobs/batch_load.py --pipeline orders" in shown.stdout
+    assert "--packages io.delta:delta-spark_" in shown.stdout
+    assert (tmp_path / "cache" / "lakehouse-jobs" / "lakehouse.zip").is_file()
+    bad = subprocess.run(
+        [*args, "batch_load", "--pipeline", "orders", "--date", "2026-02-30"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert bad.returncode == 2
+    assert "batch_load: error: argument --date: invalid date '2026-02-30'" in bad.stderr

@@ -63,7 +63,8 @@ def read_manifest(kind: str) -> dict:
         return json.loads(path.read_text())
     except FileNotFoundError:
         raise JarsMissingError(
-            f"no {kind} jars in {path.parent}: run scripts/setup.sh to download them"
+            f"no {kind} jars in {path.parent}: run scripts/setup.sh to download them, "
+            "or set spark.jars: packages (Spark fetches them from Maven)"
         ) from None
     except ValueError:
         raise JarsMissingError(f"{path} is damaged: delete it and run scripts/setup.sh") from None
