@@ -14,6 +14,7 @@ from lakehouse.config.model import QualityRule
 from lakehouse.core.durations import Duration
 from lakehouse.core.errors import ConfigError, ExitCode, QualityGateError, exit_code_for
 from lakehouse.lake.ledger import Ledger, RunRecord
+from lakehouse.lake.ledger_queries import recent_checked_counts
 from lakehouse.quality.engine import (
     QUALITY_SCHEMA,
     RULES_COLUMN,
@@ -21,7 +22,6 @@ from lakehouse.quality.engine import (
     RuleSet,
     check,
     history_for,
-    recent_checked_counts,
     result_rows,
     write_results,
 )

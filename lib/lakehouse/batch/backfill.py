@@ -31,7 +31,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.util import inheritable_thread_target
 
-from lakehouse.batch.load import load_dates, source_state
+from lakehouse.batch.load import Report, load_dates, quiet, source_state
 from lakehouse.config.model import Pipeline, Settings
 from lakehouse.core.errors import (
     ExitCode,
@@ -44,6 +44,7 @@ from lakehouse.core.errors import (
 )
 from lakehouse.core.retry import Backoff
 from lakehouse.core.stopping import Interrupted, StopToken, bookkeeping
+from lakehouse.lake import ledger_queries
 from lakehouse.lake.ledger import Ledger, RunRecord, new_run_id, utcnow
 from lakehouse.lake.session import FAIR_POOLS
 
@@ -165,39 +166,13 @@ def plan(
     return out
 
 
-def _load_runs(ledger: Ledger, pipeline: str):
-    if not ledger.exists():
-        return None
-    return ledger.read().where(
-        (F.col("job") == LOAD_JOB)
-        & (F.col("pipeline") == pipeline)
-        & (F.col("status") == "success")
-    )
-
-
 def loaded_dates(
     ledger: Ledger, pipeline: str, fingerprint: str, kind: str | None = None
 ) -> dict[date, str | None]:
     """Dates with a successful load under this pipeline fingerprint (and source kind,
     when given), each with the source state of its latest such load (None: not
     recorded, a load made before states were)."""
-    runs = _load_runs(ledger, pipeline)
-    if runs is None:
-        return {}
-    runs = runs.where(F.col("conf_fingerprint") == fingerprint)
-    loaded_from = F.get_json_object("details", "$.source_kind")
-    if kind is not None:  # a load of another kind read other data; older rows: any kind
-        runs = runs.where(loaded_from.isNull() | (loaded_from == kind))
-    latest = (
-        runs.groupBy("logical_date")
-        .agg(
-            F.max_by(F.get_json_object("details", "$.source_state"), F.col("ended_at")).alias(
-                "state"
-            )
-        )
-        .collect()
-    )
-    return {r.logical_date: r.state for r in latest if r.logical_date is not None}
+    return ledger_queries.loaded_dates(ledger.snapshot(), LOAD_JOB, pipeline, fingerprint, kind)
 
 
 STATE_READERS = 8
@@ -228,11 +203,7 @@ def changed_dates(
 def loaded_span(ledger: Ledger, pipeline: str) -> tuple[date, date] | None:
     """The first and the last date with a successful load of the pipeline (any
     config), or None when it was never loaded."""
-    runs = _load_runs(ledger, pipeline)
-    if runs is None:
-        return None
-    first, last = runs.agg(F.min("logical_date"), F.max("logical_date")).first()
-    return None if first is None else (first, last)
+    return ledger_queries.loaded_span(ledger.snapshot(), LOAD_JOB, pipeline)
 
 
 # ---------------------------------------------------------------- failure injection
@@ -404,6 +375,7 @@ class Backfill:
         parent_run_id: str,
         env: str | None = None,
         injections: dict[date, tuple[str, int]] | None = None,
+        tell: Report = quiet,
         sleep: Callable[[float], bool] | None = None,
         stop: StopToken | None = None,
     ):
@@ -419,6 +391,7 @@ class Backfill:
         self.parent_run_id = parent_run_id
         self.env = env
         self.injections = injections if injections is not None else {}
+        self.tell = tell  # a line per loaded date, for a person (the job prints it)
         self.stop = threading.Event()
         self.interrupted: str | None = None  # the signal that stopped the backfill
         if stop is not None:
@@ -509,6 +482,7 @@ class Backfill:
                     {d: records[d].run_id for d in pending},
                     source=self.source,
                     group_run_id=records[pending[0]].run_id if len(pending) > 1 else None,
+                    tell=self.tell,
                 )
             except Exception as exc:  # the whole load failed: every pending date shares it
                 if self.interrupted:  # cancelled: stop here, no retry, no date-by-date reload

@@ -71,6 +71,7 @@ from lakehouse.lake.delta_io import (
     table_version,
 )
 from lakehouse.lake.ledger import Outcome
+from lakehouse.lake.ledger_queries import recent_checked_counts, snapshot
 from lakehouse.quality.engine import (
     QUALITY_REASON,
     HistoryOf,
@@ -78,7 +79,6 @@ from lakehouse.quality.engine import (
     RuleSet,
     history_for,
     max_window,
-    recent_checked_counts,
     result_rows,
     write_results,
 )
@@ -1095,14 +1095,12 @@ def _quality_history(
     window = max_window(pipeline.quality)
     if not window:
         return None
-    recent: list[tuple[date | None, int]] = []
-    if DeltaTable.isDeltaTable(spark, settings.ledger_path):
-        recent = recent_checked_counts(
-            spark.read.format("delta").load(settings.ledger_path),
-            job="batch_load",
-            pipeline=pipeline.name,
-            limit=window + len(days),
-        )
+    recent = recent_checked_counts(
+        snapshot(spark, settings.ledger_path),
+        job="batch_load",
+        pipeline=pipeline.name,
+        limit=window + len(days),
+    )
 
     def history(day: date, earlier: Mapping[date, QualityReport]) -> list[int]:
         loaded = [(d, r.rows_checked) for d, r in sorted(earlier.items()) if published(d, r)]
@@ -1125,6 +1123,13 @@ def _record_of(day: SparkColumn, frames: Mapping[date, SourceFrame]) -> SparkCol
         F.col(RECORD),
         *[F.when(day == F.lit(d), source_record(cols)) for d, cols in sorted(rebuilt.items())],
     )
+
+
+Report = Callable[[str], None]  # where a load's lines for a person go
+
+
+def quiet(line: str) -> None:
+    """The default :data:`Report`: domain code prints nothing itself."""
 
 
 class NothingToLoadError(LakehouseError):
@@ -1150,10 +1155,18 @@ def load_date(
     *,
     source: str | None = None,
     dry_run: bool = False,
+    tell: Report = quiet,
 ) -> Outcome:
     """Load one date (``batch_load``); raises what made it fail."""
     result = load_dates(
-        session, settings, pipeline, [day], {day: run_id}, source=source, dry_run=dry_run
+        session,
+        settings,
+        pipeline,
+        [day],
+        {day: run_id},
+        source=source,
+        dry_run=dry_run,
+        tell=tell,
     )[day]
     if isinstance(result, BaseException):
         raise result
@@ -1170,6 +1183,7 @@ def load_dates(
     source: str | None = None,
     dry_run: bool = False,
     group_run_id: str | None = None,
+    tell: Report = quiet,
 ) -> dict[date, Outcome | BaseException]:
     """Load several dates in one pass and one commit, each exactly as if it were alone.
 
@@ -1177,7 +1191,8 @@ def load_dates(
     Outcome (or the exception that failed it: a missing source, nothing
     valid to replace the day with). A failure of the whole pass (schema
     drift, a conflict after the retries) raises. Safe to call from several
-    threads at once: each call works in a session of its own.
+    threads at once: each call works in a session of its own. ``tell``
+    gets a line per date for a person (the jobs print it; the default drops it).
     """
     began = time.monotonic()
     silver = pipeline.silver
@@ -1198,7 +1213,7 @@ def load_dates(
         )
         message = f"no {kind} source for {day.isoformat()}: {where} is missing or empty"
         if silver.on_missing_source == "skip":
-            print(f"batch_load {pipeline.name} {day}: skipped ({message})", flush=True)
+            tell(f"batch_load {pipeline.name} {day}: skipped ({message})")
             results[day] = Outcome(
                 status="skipped", message=message, details={**base, "source": where}
             )
@@ -1406,7 +1421,7 @@ def load_dates(
     for day in writing:
         c = counts[day]
         rejected = sum(refused[day].values())
-        print(
+        tell(
             summary(
                 pipeline.name,
                 day,
@@ -1417,8 +1432,7 @@ def load_dates(
                 elapsed,
                 dry_run=dry_run,
                 quality=reports.get(day),
-            ),
-            flush=True,
+            )
         )
         results[day] = Outcome(
             status="dry_run" if dry_run else "success",

@@ -56,7 +56,15 @@ from lakehouse.batch import (
     worst_exit_code,
 )
 from lakehouse.core import ExitCode, UsageError
-from lakehouse.runtime import JobContext, Outcome, iso_date, job_parser, run_job, whole_number
+from lakehouse.runtime import (
+    JobContext,
+    Outcome,
+    iso_date,
+    job_parser,
+    run_job,
+    say,
+    whole_number,
+)
 
 JOB = "backfill"
 
@@ -146,6 +154,7 @@ def run(ctx: JobContext) -> Outcome:
         parent_run_id=ctx.record.run_id,
         env=ctx.settings.env,
         injections=injections_from_env(),
+        tell=say,
         stop=ctx.stop,
     )
     try:

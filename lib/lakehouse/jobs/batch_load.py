@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 
 from lakehouse.batch import load_date
-from lakehouse.runtime import JobContext, Outcome, iso_date, job_parser, run_job
+from lakehouse.runtime import JobContext, Outcome, iso_date, job_parser, run_job, say
 
 JOB = "batch_load"
 
@@ -38,6 +38,7 @@ def run(ctx: JobContext) -> Outcome:
         ctx.record.run_id,
         source=ctx.args.source,
         dry_run=ctx.args.dry_run,
+        tell=say,
     )
 
 

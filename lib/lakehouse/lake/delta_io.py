@@ -221,6 +221,15 @@ def idempotent_append(source: DataFrame, path: str, app_id: str, version: int) -
     )
 
 
+def read_if_exists(spark: SparkSession, path: str) -> DataFrame | None:
+    """The Delta table at ``path`` as it is now, or None if there is none (yet)."""
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
+    return spark.read.format("delta").load(path)
+
+
 def table_version(spark: SparkSession, path: str) -> int:
     """The latest commit version of the Delta table at ``path``."""
     return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])

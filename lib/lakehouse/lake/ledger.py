@@ -216,16 +216,19 @@ class Ledger:
         """The whole ledger as a DataFrame."""
         return self.spark.read.format("delta").load(self.path)
 
+    def snapshot(self) -> DataFrame | None:
+        """The ledger now, for :mod:`lakehouse.lake.ledger_queries`; None if it has no run yet."""
+        from lakehouse.lake.ledger_queries import snapshot
+
+        return snapshot(self.spark, self.path)
+
     def find(self, run_id: str) -> RunRecord | None:
         """The recorded run with this id (the last to end, if several), or None."""
-        from pyspark.sql import functions as F
+        from lakehouse.lake.ledger_queries import latest_row_of_run
 
-        if not self.exists():
+        values = latest_row_of_run(self.snapshot(), run_id)
+        if values is None:
             return None
-        row = self.read().where(F.col("run_id") == run_id).orderBy(F.col("ended_at").desc()).first()
-        if row is None:
-            return None
-        values = row.asDict()
         values["details"] = json.loads(values.get("details") or "{}")
         for key in ("started_at", "ended_at"):  # stored as naive UTC
             if values.get(key) is not None:

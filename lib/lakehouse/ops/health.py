@@ -26,7 +26,6 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -34,75 +33,13 @@ from lakehouse.config.model import Pipeline, Settings
 from lakehouse.core.clock import as_utc, iso_z, naive_utc
 from lakehouse.core.durations import human_seconds
 from lakehouse.core.errors import ConfigError
+from lakehouse.lake.delta_io import read_if_exists
+from lakehouse.lake.ledger_queries import first_dates, first_successes, runs_between, snapshot
 from lakehouse.ops.alerts import Alert
 from lakehouse.ops.freshness import FreshnessResult, check_pipeline, worst
 from lakehouse.ops.sla import deadline_for
 
 MAX_RUNS_IN_REPORT = 500
-
-
-def _read(spark: SparkSession, path: str) -> DataFrame | None:
-    return spark.read.format("delta").load(path) if DeltaTable.isDeltaTable(spark, path) else None
-
-
-def _runs(ledger: DataFrame | None, pipeline: str, since: datetime, now: datetime) -> list[Any]:
-    if ledger is None:
-        return []
-    sla_met = F.col("sla_met") if "sla_met" in ledger.columns else F.lit(None).cast("boolean")
-    return (
-        ledger.where(
-            (F.col("pipeline") == pipeline)
-            & (F.col("job") != "health")  # health does not judge its own runs
-            & F.col("ended_at").between(F.lit(naive_utc(since)), F.lit(naive_utc(now)))
-        )
-        .select(
-            "run_id",
-            "job",
-            "logical_date",
-            "status",
-            "exit_code",
-            "started_at",
-            "ended_at",
-            "duration_s",
-            "rows_out",
-            "rows_quarantined",
-            sla_met.alias("sla_met"),
-        )
-        .orderBy("ended_at")
-        .collect()
-    )
-
-
-def _first_dates(ledger: DataFrame | None, pipeline: str) -> dict[str, date]:
-    """Per job, the earliest logical date it ever ran for (deadlines start there)."""
-    if ledger is None:
-        return {}
-    rows = (
-        ledger.where((F.col("pipeline") == pipeline) & F.col("logical_date").isNotNull())
-        .groupBy("job")
-        .agg(F.min("logical_date").alias("first"))
-        .collect()
-    )
-    return {r["job"]: r["first"] for r in rows}
-
-
-def _successes(ledger: DataFrame | None, pipeline: str, job: str, now: datetime) -> dict:
-    """Per logical date, the end of the first successful run of ``job``."""
-    if ledger is None:
-        return {}
-    rows = (
-        ledger.where(
-            (F.col("pipeline") == pipeline)
-            & (F.col("job") == job)
-            & (F.col("status") == "success")
-            & F.col("logical_date").isNotNull()
-            & (F.col("ended_at") <= F.lit(naive_utc(now)))
-        )
-        .groupBy("logical_date")
-        .agg(F.min("ended_at").alias("first"))
-        .collect()
-    )
-    return {r["logical_date"]: as_utc(r["first"]) for r in rows}
 
 
 def job_health(pipeline: Pipeline, job: str, runs: list[Any]) -> dict[str, Any]:
@@ -167,12 +104,12 @@ def deadline_checks(
     ledger: DataFrame | None, pipeline: Pipeline, now: datetime, since: datetime
 ) -> list[dict[str, Any]]:
     """One entry per (job, logical date) whose deadline passed in the window."""
-    firsts = _first_dates(ledger, pipeline.name)
+    firsts = first_dates(ledger, pipeline.name)
     checks: list[dict[str, Any]] = []
     for job, sla in sorted(pipeline.sla.items()):
         if sla.deadline is None or job not in firsts:
             continue
-        succeeded = _successes(ledger, pipeline.name, job, now)
+        succeeded = first_successes(ledger, pipeline.name, job, now)
         day = max(firsts[job], (since - timedelta(days=1)).date())
         while True:
             deadline = deadline_for(sla, day)
@@ -204,7 +141,7 @@ def quality_health(
     spark: SparkSession, settings: Settings, pipeline: str, since: datetime, now: datetime
 ) -> dict[str, Any]:
     """Per rule over the window, per day, and the rules broken in each job's latest check."""
-    table = _read(spark, settings.quality_path)
+    table = read_if_exists(spark, settings.quality_path)
     empty: dict[str, Any] = {"rules": [], "per_day": [], "broken_latest": [], "level": "ok"}
     if table is None:
         return empty
@@ -327,8 +264,8 @@ def pipeline_health(
     now = as_utc(now)
     since = now - window
     freshness = check_pipeline(spark, settings, pipeline, now)
-    ledger = _read(spark, settings.ledger_path)  # one snapshot for every question below
-    runs = _runs(ledger, pipeline.name, since, now)
+    ledger = snapshot(spark, settings.ledger_path)  # one version for every question below
+    runs = runs_between(ledger, pipeline.name, since, now, leave_out="health")
     by_job: dict[str, list[Any]] = defaultdict(list)
     for r in runs:
         by_job[r["job"]].append(r)

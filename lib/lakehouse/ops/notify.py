@@ -57,23 +57,10 @@ def alerter(spark: SparkSession | None, settings: Settings, pipeline: Pipeline) 
 
 def _succeeded_before(spark: SparkSession, settings: Settings, record: RunRecord) -> bool:
     """Whether the ledger already has a success of this job, pipeline and date."""
-    from delta.tables import DeltaTable
-    from pyspark.sql import functions as F
+    from lakehouse.lake.ledger_queries import snapshot, succeeded_before
 
-    if not DeltaTable.isDeltaTable(spark, settings.ledger_path):
-        return False
-    return bool(
-        spark.read.format("delta")
-        .load(settings.ledger_path)
-        .where(
-            (F.col("job") == record.job)
-            & (F.col("pipeline") == record.pipeline)
-            & (F.col("logical_date") == F.lit(record.logical_date))
-            & (F.col("status") == "success")
-        )
-        .limit(1)
-        .count()
-    )
+    ledger = snapshot(spark, settings.ledger_path)
+    return succeeded_before(ledger, record.job, record.pipeline, record.logical_date)
 
 
 def run_alerts(record: RunRecord, extra: Sequence[Alert] = ()) -> list[Alert]:

@@ -718,37 +718,6 @@ def write_results(spark: SparkSession, path: str, rows: Sequence[tuple]) -> None
     retry(append, Backoff(attempts=5, base_delay=0.2, max_delay=5.0))
 
 
-def recent_checked_counts(
-    ledger_df: DataFrame, *, job: str, pipeline: str, limit: int
-) -> list[tuple[date | None, int]]:
-    """(logical date, rows checked) of the latest successful runs, newest first.
-
-    Reads ``details.quality.rows_checked`` of the ledger's rows for this job
-    and pipeline (runs without a quality summary do not count). A date
-    loaded several times counts once, by its latest successful run, so
-    re-runs of one date do not crowd out the others.
-    """
-    checked = F.get_json_object(F.col("details"), "$.quality.rows_checked").cast("long")
-    latest = Window.partitionBy("logical_date").orderBy(
-        F.col("ended_at").desc(), F.col("run_id").desc()
-    )
-    rows = (
-        ledger_df.where(
-            (F.col("job") == job)
-            & (F.col("pipeline") == pipeline)
-            & (F.col("status") == "success")
-            & checked.isNotNull()
-        )
-        .select("logical_date", "ended_at", "run_id", checked.alias("n"))
-        .withColumn("_nth", F.when(F.col("logical_date").isNotNull(), F.row_number().over(latest)))
-        .where(F.col("_nth").isNull() | (F.col("_nth") == 1))
-        .orderBy(F.col("ended_at").desc(), F.col("run_id").desc())
-        .limit(limit)
-        .collect()
-    )
-    return [(r["logical_date"], int(r["n"])) for r in rows]
-
-
 def history_for(
     recent: Sequence[tuple[date | None, int]], day: date | None, window: int
 ) -> list[int]:

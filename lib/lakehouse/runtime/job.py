@@ -219,6 +219,11 @@ def setup_logging() -> None:
     logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
+def say(line: str) -> None:
+    """A line of the job's report on stdout, now (what domain code hands back to print)."""
+    print(line, flush=True)
+
+
 def emit(record: RunRecord) -> None:
     """Print the run as the last line on stdout."""
     sys.stdout.flush()
