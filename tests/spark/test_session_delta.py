@@ -183,3 +183,23 @@ def test_the_backfill_pools_are_declared(spark):
     for thread in ("backfill_0", f"backfill_{FAIR_POOLS - 1}", f"backfill_{FAIR_POOLS + 5}"):
         assert sc.getPoolForName(scheduler_pool(thread)).isDefined(), thread
     assert scheduler_pool(f"backfill_{FAIR_POOLS + 5}") == "backfill_5"
+
+
+def test_a_creation_killed_before_its_first_commit_does_not_block_the_table(spark, tmp_path):
+    """kill -9 during createIfNotExists leaves ``_delta_log/_staged_commits/`` and no
+    commit; Delta then calls the table missing and refuses to create it, on every
+    later run. ensure_table removes such an empty log and creates the table."""
+    from pyspark.sql import types as T
+
+    from lakehouse.lake.delta_io import ensure_table, prune_empty_log
+
+    path = tmp_path / "t"
+    (path / "_delta_log" / "_staged_commits").mkdir(parents=True)
+    ensure_table(spark, str(path), T.StructType([T.StructField("id", T.LongType())]))
+    assert DeltaTable.isDeltaTable(spark, str(path))
+    assert spark.read.format("delta").load(str(path)).schema.simpleString() == "struct<id:bigint>"
+    # a log with any file in it is never pruned
+    other = tmp_path / "u" / "_delta_log"
+    other.mkdir(parents=True)
+    (other / "stray.crc").write_text("x")
+    assert not prune_empty_log(str(tmp_path / "u")) and (other / "stray.crc").exists()

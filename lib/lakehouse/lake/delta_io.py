@@ -122,9 +122,45 @@ def ensure_table(
             builder = builder.partitionedBy(*partition_by)
         for key, value in (properties or {}).items():
             builder = builder.property(key, value)
-        builder.execute()
+        try:
+            builder.execute()
+        except Exception as exc:
+            if "DELTA_TABLE_NOT_FOUND" in str(exc) and prune_empty_log(path):
+                log.warning("removed the empty _delta_log an interrupted creation left at %s", path)
+            raise  # retried: the next attempt creates the table
 
     retry(create, _CREATE_BACKOFF, retryable=_creation_race)
+
+
+def prune_empty_log(path: str) -> bool:
+    """Remove a local table's ``_delta_log`` that holds folders but no file at all.
+
+    A process killed while creating a table can leave ``_delta_log/`` (with
+    an empty ``_staged_commits/``) and no commit; Delta then reports the
+    table as not found and refuses to create it, for good. Only empty
+    folders are removed (``rmdir`` refuses anything else), so a log with any
+    file in it, a commit above all, is never touched. Returns whether
+    something was removed; remote stores (no folders) are left alone.
+    """
+    import os
+    from pathlib import Path
+
+    if "://" in path and not path.startswith("file:"):
+        return False
+    log_dir = Path(path.removeprefix("file:")) / "_delta_log"
+    if not log_dir.is_dir():
+        return False
+    folders = []
+    for root, _dirs, files in os.walk(log_dir, topdown=False):
+        if files:
+            return False
+        folders.append(root)
+    try:
+        for folder in folders:  # deepest first
+            os.rmdir(folder)
+    except OSError:  # something appeared meanwhile (another creator): not ours to remove
+        return False
+    return True
 
 
 def _creation_race(exc: BaseException) -> bool:

@@ -53,7 +53,7 @@ def _zip_folder(folder: Path, target: Path) -> Path:
 
 
 def cluster_mode_args(
-    settings: Settings, run_id: str, build_dir: Path, driver_env: dict[str, str] | None = None
+    settings: Settings, run_id: str, build_dir: Path, extra_env: dict[str, str] | None = None
 ) -> list[str]:
     """What a driver running on the cluster needs that a local one has for free.
 
@@ -87,7 +87,7 @@ def cluster_mode_args(
     names = sorted(
         {name for f in conf_dir.rglob("*.yaml") for name in _VARIABLE.findall(f.read_text())}
     )
-    env = {"LAKEHOUSE_RUN_ID": run_id, "TZ": "UTC", **(driver_env or {})}
+    env = {"LAKEHOUSE_RUN_ID": run_id, "TZ": "UTC", **(extra_env or {})}
     env.update({name: os.environ[name] for name in names if name in os.environ})
     args = ["--conf", f"{wait}=true"]
     for name, value in env.items():
