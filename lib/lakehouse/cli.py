@@ -10,7 +10,6 @@ import argparse
 import ast
 import importlib.util
 import json
-import pkgutil
 import shutil
 import sys
 from collections.abc import Sequence
@@ -19,17 +18,11 @@ from pathlib import Path
 from lakehouse import __version__
 from lakehouse.config import list_envs, list_pipelines, resolve_conf_dir, validate
 from lakehouse.core import EXIT_CODE_TABLE, ConfigError, ExitCode, did_you_mean
+from lakehouse.launch.launcher import job_names
 
 EXIT_CODES = EXIT_CODE_TABLE
 
 TEMPLATES = Path(__file__).resolve().parent / "config" / "templates"
-
-
-def job_names() -> list[str]:
-    """The jobs this package can run (modules of :mod:`lakehouse.jobs`)."""
-    import lakehouse.jobs
-
-    return sorted(m.name for m in pkgutil.iter_modules(lakehouse.jobs.__path__))
 
 
 def job_summary(job: str) -> str:
