@@ -10,6 +10,7 @@ import argparse
 import ast
 import importlib.util
 import json
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -21,6 +22,8 @@ from lakehouse.core import EXIT_CODE_TABLE, ConfigError, ExitCode, did_you_mean
 from lakehouse.launch.launcher import job_names
 
 EXIT_CODES = EXIT_CODE_TABLE
+
+PIPE_CLOSED = 141  # what a shell reports for a command stopped by SIGPIPE (128 + 13)
 
 TEMPLATES = Path(__file__).resolve().parent / "config" / "templates"
 
@@ -181,7 +184,15 @@ COMMANDS = {"validate": cmd_validate, "list": cmd_list, "init": cmd_init}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """The console command; its exit code."""
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:  # the reader went away (`lakehouse list | head`): stop quietly
+        sys.stdout = open(os.devnull, "w")  # flushed at exit, never read
+        return PIPE_CLOSED
+
+
+def _main(argv: list[str]) -> int:
     if argv and argv[0] == "run":
         return cmd_run(argv[1:])
     top = parser()

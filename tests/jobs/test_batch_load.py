@@ -342,15 +342,22 @@ def test_concurrent_runs_give_the_serial_result(spark, load):
     assert got == serial
 
 
+def insert_into_empty_d1(spark, load, pipeline, rows, planned_at):
+    """Our load's insert-only MERGE of ``rows`` into D1, as planned (empty) at ``planned_at``."""
+    from lakehouse.batch.writers import WriteTarget, commit_metadata
+    from lakehouse.batch.writers.planned import insert_into_empty
+
+    meta = commit_metadata("me", pipeline, [D1], "merge")
+    valid = {D1: rows.count()}
+    target = WriteTarget(spark.newSession(), load.silver_path, pipeline, (D1,), valid, meta)
+    return insert_into_empty(target, rows, planned_at)
+
+
 def test_dates_new_to_the_table_load_in_one_pass_and_a_rival_commit_makes_it_plan_again(
     spark, load
 ):
-    from lakehouse.batch.load import (
-        PlannedOnStaleSnapshot,
-        _insert_into_empty,
-        commit_metadata,
-        silver_schema,
-    )
+    from lakehouse.batch.prepare import silver_schema
+    from lakehouse.batch.writers import PlannedOnStaleSnapshot
     from lakehouse.config.model import load_config
 
     load.land(D2, [row("x", at="2026-03-02T10:00:00")])
@@ -375,17 +382,7 @@ def test_dates_new_to_the_table_load_in_one_pass_and_a_rival_commit_makes_it_pla
         silver_schema(pipeline),
     )
     with pytest.raises(PlannedOnStaleSnapshot):
-        _insert_into_empty(
-            spark.newSession(),
-            load.silver_path,
-            planned_at,
-            mine,
-            pipeline,
-            [D1],
-            commit_metadata("me", pipeline, [D1], "merge"),
-            [],
-            {D1: 2},
-        )
+        insert_into_empty_d1(spark, load, pipeline, mine, planned_at)
     # the insert-only MERGE could not add a second `a`; the retry plans against the rival's rows
     day = load.day(spark, D1).collect()
     assert [(r.order_id, str(r.amount)) for r in day] == [
@@ -400,8 +397,10 @@ def test_rows_refused_after_typing_keep_their_exact_source_record(spark, load):
     refused later (another date, a quality rule) gets its record rebuilt, byte for
     byte what the source held, in each date's own column order - for one date per
     load and for several in one pass, which then agree (a re-run commits nothing)."""
-    from lakehouse.batch.load import RECORD, load_dates, read_source
+    from lakehouse.batch.load import load_dates
+    from lakehouse.batch.source import read_source
     from lakehouse.config.model import load_config
+    from lakehouse.core.columns import RECORD
 
     load.configure(
         files={"format": "parquet"},
@@ -453,12 +452,8 @@ def test_rows_refused_after_typing_keep_their_exact_source_record(spark, load):
 
 
 def test_a_rival_commit_is_seen_however_many_commits_came_after_it(spark, load):
-    from lakehouse.batch.load import (
-        PlannedOnStaleSnapshot,
-        _insert_into_empty,
-        commit_metadata,
-        silver_schema,
-    )
+    from lakehouse.batch.prepare import silver_schema
+    from lakehouse.batch.writers import PlannedOnStaleSnapshot, commit_metadata
     from lakehouse.config.model import load_config
 
     load.land(D2, [row("x", at="2026-03-02T10:00:00")])
@@ -486,31 +481,21 @@ def test_a_rival_commit_is_seen_however_many_commits_came_after_it(spark, load):
         silver_schema(pipeline),
     )
     with pytest.raises(PlannedOnStaleSnapshot):
-        _insert_into_empty(
-            spark.newSession(),
-            load.silver_path,
-            planned_at,
-            mine,
-            pipeline,
-            [D1],
-            commit_metadata("me", pipeline, [D1], "merge"),
-            [],
-            {D1: 1},
-        )
+        insert_into_empty_d1(spark, load, pipeline, mine, planned_at)
 
 
 def test_counts_after_a_re_plan_describe_the_whole_load(spark, load, monkeypatch):
-    import lakehouse.batch.load as loads
-    from lakehouse.batch.load import silver_schema
+    import lakehouse.batch.writers.planned as planned
+    from lakehouse.batch.prepare import silver_schema
     from lakehouse.config.model import load_config
 
     load.land(D2, [row("x", at="2026-03-02T10:00:00")])
     assert load.run(D2)[0] == 0
     pipeline = load_config("orders", conf_dir=str(load.conf)).pipeline
-    real = loads._execute_merge
+    real = planned.execute_merge
     rival_done = []
 
-    def rival_first(spark_, builder, *args, **kwargs):
+    def rival_first(target, builder, **kwargs):
         if not rival_done:  # a rival loads a of D1 between our plan and our MERGE
             rival_done.append(True)
             audit = (D1, datetime(2026, 3, 2), "rival")
@@ -518,9 +503,9 @@ def test_counts_after_a_re_plan_describe_the_whole_load(spark, load, monkeypatch
                 [("a", Decimal("1.00"), "placed", datetime(2026, 3, 1, 10), *audit)],
                 silver_schema(pipeline),
             ).write.format("delta").mode("append").save(load.silver_path)
-        return real(spark_, builder, *args, **kwargs)
+        return real(target, builder, **kwargs)
 
-    monkeypatch.setattr(loads, "_execute_merge", rival_first)
+    monkeypatch.setattr(planned, "execute_merge", rival_first)
     load.land(D1, [row("a", "9.00"), row("c", "3.00", at="2026-03-01T12:00:00")])
 
     code, record = load.run(D1)

@@ -1,18 +1,12 @@
-"""The pure transforms of lib/lakehouse/batch/load.py, on tiny DataFrames (no Delta)."""
+"""The pure transforms of batch loads (source typing, preparation), on tiny DataFrames."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from lakehouse.batch.load import (
-    DUPLICATE,
-    OUTSIDE_DATE,
-    ROW_HASH,
-    mark_duplicates,
-    refuse_other_dates,
-    row_hash,
-    typed_from_columns,
-)
+from lakehouse.batch.prepare import mark_duplicates, refuse_other_dates, row_hash
+from lakehouse.batch.source import typed_from_columns
+from lakehouse.core.columns import DUPLICATE, OUTSIDE_DATE, ROW_HASH
 from lakehouse.core.ddl import parse_columns
 from lakehouse.decode.events import DETAIL, REASON
 
@@ -92,7 +86,7 @@ def test_mark_duplicates_keeps_the_newest_and_breaks_ties_by_row_hash(spark):
 
 
 def test_sources_with_columns_a_load_overwrites_keep_every_record():
-    from lakehouse.batch.load import _shadows_internal
+    from lakehouse.batch.source import _shadows_internal
 
     assert not _shadows_internal(["order_id", "amount", "event_time"], "event_date")
     for clash in ("Event_Date", "_SOURCE", "_logical_date", "_row_hash", "run_id", "_q_move"):

@@ -14,13 +14,8 @@ import pytest
 from chispa import assert_df_equality
 from delta.tables import DeltaTable
 
-from lakehouse.batch.load import (
-    commit_metadata,
-    ensure_silver,
-    silver_columns,
-    silver_schema,
-    write_silver,
-)
+from lakehouse.batch.prepare import silver_columns, silver_schema
+from lakehouse.batch.writers import commit_metadata, ensure_silver, write_silver
 from lakehouse.config import load_config
 from tests.harness.builders import pipeline_yaml, write_conf
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -167,3 +168,29 @@ def test_python_dash_m_lakehouse_is_the_same_command():
     )
     assert result.returncode == 0, result.stderr
     assert ": ok" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    # argparse drops a help text it cannot write, and exits 0 as for any --help
+    [(["list"], 141), (["--help"], 0), (["validate", "--help"], 0)],
+)
+def test_a_reader_that_goes_away_stops_the_command_quietly(argv, code):
+    """`lakehouse list | head -1`: the pipe is closed before the output is written."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to the pipe now fails (EPIPE)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "lakehouse", *argv, "--conf-dir", str(ROOT / "conf")]
+            if argv == ["list"]
+            else [sys.executable, "-m", "lakehouse", *argv],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""  # no traceback, no "Exception ignored" line
+    assert done.returncode == code

@@ -118,8 +118,8 @@ def test_a_lost_executor_named_only_in_the_message_is_transient():
     # an executor lost with the blocks of a materialized frame: load again
     lost = RuntimeError("[CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND] Checkpoint block rdd_3_0")
     assert is_transient(lost)
-    from lakehouse.batch.load import _retry_in_load
+    from lakehouse.batch.writers import retry_in_load
 
     # ...but not by another write attempt inside the load: those rows are gone
-    assert not _retry_in_load(lost)
-    assert _retry_in_load(RuntimeError("io.delta.exceptions.ConcurrentAppendException: x"))
+    assert not retry_in_load(lost)
+    assert retry_in_load(RuntimeError("io.delta.exceptions.ConcurrentAppendException: x"))

@@ -1,5 +1,5 @@
-"""Dates to silver idempotently: one date-group load, its write modes, and the backfill over a
-range.
+"""Dates to silver idempotently: sources, preparation, the write modes (one registered
+writer each), the date-group load, and the backfill over a range.
 """
 
 from __future__ import annotations
@@ -18,27 +18,28 @@ from lakehouse.batch.backfill import (
     plan,
     worst_exit_code,
 )
-from lakehouse.batch.load import (
+from lakehouse.batch.load import DateGroupLoad, load_date, load_dates
+from lakehouse.batch.prepare import mark_duplicates, prepare, silver_columns
+from lakehouse.batch.source import SourceFrame, required_columns, source_kind, typed_from_columns
+from lakehouse.batch.writers import (
     MATERIALIZE_SOURCE_CONF,
-    SourceFrame,
+    WRITERS,
+    SilverWriter,
     commit_metadata,
     ensure_silver,
-    load_date,
-    mark_duplicates,
-    prepare,
-    required_columns,
-    silver_columns,
-    source_kind,
-    typed_from_columns,
     write_silver,
+    writer_for,
 )
 
 __all__ = [
     "MATERIALIZE_SOURCE_CONF",
+    "WRITERS",
     "Backfill",
+    "DateGroupLoad",
     "DatePlan",
     "DateResult",
     "Progress",
+    "SilverWriter",
     "SourceFrame",
     "catchup_range",
     "changed_dates",
@@ -47,6 +48,7 @@ __all__ = [
     "ensure_silver",
     "injections_from_env",
     "load_date",
+    "load_dates",
     "loaded_dates",
     "loaded_span",
     "mark_duplicates",
@@ -58,4 +60,5 @@ __all__ = [
     "typed_from_columns",
     "worst_exit_code",
     "write_silver",
+    "writer_for",
 ]

@@ -31,7 +31,9 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.util import inheritable_thread_target
 
-from lakehouse.batch.load import Report, load_dates, quiet, source_state
+from lakehouse.batch.load import Report, load_dates, quiet
+from lakehouse.batch.source import source_state
+from lakehouse.batch.writers import writer_for
 from lakehouse.config.model import Pipeline, Settings
 from lakehouse.core.errors import (
     ExitCode,
@@ -137,8 +139,8 @@ def plan(
     loaded: Collection[date],
     *,
     force: bool,
-    again: set[date] = frozenset(),
-    changed: set[date] = frozenset(),
+    again: Collection[date] = frozenset(),
+    changed: Collection[date] = frozenset(),
     only_changed: bool = False,
 ) -> list[DatePlan]:
     """Run or skip each date.
@@ -356,6 +358,20 @@ def scheduler_pool(thread_name: str) -> str:
     return f"backfill_{int(index) % FAIR_POOLS}" if index.isdigit() else "backfill_0"
 
 
+def parallel_for(pipeline: Pipeline, asked: int, tell: Report = quiet) -> int:
+    """How many loads may run at once: ``asked``, unless the pipeline's silver writer
+    does not stay inside its dates (then loads of different dates could conflict, or
+    one could read what another is writing): one at a time."""
+    writer = writer_for(pipeline)
+    if asked > 1 and not writer.isolated_by_date:
+        tell(
+            f"backfill {pipeline.name}: silver mode {writer.mode} writes outside its dates; "
+            f"loading one group at a time (not {asked})"
+        )
+        return 1
+    return asked
+
+
 class Backfill:
     """Loads dates in one Spark application: ``group`` dates per load (one pass, one
     commit), ``parallel`` loads at once, retrying transient failures with backoff."""
@@ -383,7 +399,7 @@ class Backfill:
         self.settings = settings
         self.pipeline = pipeline
         self.ledger = ledger
-        self.parallel = parallel
+        self.parallel = parallel_for(pipeline, parallel, tell)
         self.group = max(1, group)
         self.backoff = backoff
         self.fail_fast = fail_fast

@@ -1,5 +1,5 @@
-"""The lake itself: the SparkSession, jars, file systems, Delta write primitives and the run
-ledger.
+"""The lake itself: the SparkSession, jars, file systems, Delta write primitives, where each
+pipeline keeps its data, and the run ledger.
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ from lakehouse.lake.jars import (
 )
 from lakehouse.lake.ledger import Ledger, RunRecord, check_run_id, new_run_id, utcnow
 from lakehouse.lake.session import build_session, jar_settings, java_binary, spark_conf
+from lakehouse.lake.tables import PipelineTables
 
 __all__ = [
     "LAKEHOUSE_JAR",
     "SCALA_BINARY",
     "Ledger",
+    "PipelineTables",
     "RunRecord",
     "build_session",
     "check_run_id",
