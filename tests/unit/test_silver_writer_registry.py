@@ -76,3 +76,41 @@ def test_the_backfill_asks_the_writer_before_it_loads_in_parallel(tmp_path, monk
         "loading one group at a time (not 4)"
     ]
     assert parallel_for(p, 1, told.append) == 1 and len(told) == 1
+
+
+@pytest.mark.parametrize(
+    ("drop", "source", "message"),
+    [
+        ("silver", None, "pipeline orders has no `silver` table"),
+        ("bronze", "bronze", "pipeline orders has no `bronze` table"),
+        ("files", "files", "pipeline orders has no `source.files`"),
+    ],
+)
+def test_a_load_the_pipeline_cannot_do_is_a_config_error_before_spark_is_touched(
+    tmp_path, monkeypatch, drop, source, message
+):
+    """A pipeline without silver, or a source kind it lacks: exit 2 (ConfigError) with
+    one line, before a session is asked for anything (``session`` here is None)."""
+    from lakehouse.batch import DateGroupLoad
+    from lakehouse.core.errors import ExitCode
+
+    p = pipeline(tmp_path, monkeypatch)
+    p = (
+        dataclasses.replace(p, source=dataclasses.replace(p.source, files=None))
+        if drop == "files"
+        else dataclasses.replace(p, **{drop: None})
+    )
+    config = load_config("orders", conf_dir=str(tmp_path / "conf"))
+    with pytest.raises(ConfigError, match=message) as caught:
+        DateGroupLoad(
+            None,  # type: ignore[arg-type]
+            config.settings,
+            p,
+            [],
+            {},
+            source=source,
+            dry_run=False,
+            group_run_id=None,
+            tell=lambda line: None,
+        )
+    assert caught.value.exit_code == ExitCode.USAGE

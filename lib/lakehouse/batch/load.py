@@ -77,7 +77,7 @@ from lakehouse.core.columns import (
     RECORD,
     SOURCE,
 )
-from lakehouse.core.errors import ConfigError, LakehouseError, MissingSourceError, QualityGateError
+from lakehouse.core.errors import LakehouseError, MissingSourceError, QualityGateError
 from lakehouse.core.retry import retry
 from lakehouse.decode.events import REASON
 from lakehouse.lake.delta_io import materialize, release
@@ -189,8 +189,9 @@ class DateGroupLoad:
         group_run_id: str | None,
         tell: Report,
     ):
-        if pipeline.silver is None:
-            raise ConfigError(f"pipeline {pipeline.name} has no `silver` table", key="silver")
+        self.writer = writer_for(pipeline)  # a pipeline without silver is a ConfigError here
+        self.kind = source_kind(pipeline, source)
+        assert pipeline.silver is not None
         self.silver = pipeline.silver
         self.settings = settings
         self.pipeline = pipeline
@@ -199,8 +200,6 @@ class DateGroupLoad:
         self.dry_run = dry_run
         self.group_run_id = group_run_id
         self.tell = tell
-        self.kind = source_kind(pipeline, source)
-        self.writer = writer_for(pipeline)
         # a session of its own: the MERGE's userMetadata is a session setting
         self.spark = session.newSession()
         self.tables = PipelineTables(settings, pipeline)

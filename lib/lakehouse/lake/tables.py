@@ -30,18 +30,19 @@ class PipelineTables:
     @property
     def bronze(self) -> str:
         """The bronze table (raw events as ingested)."""
-        bronze = self.pipeline.bronze
-        if bronze is None:
-            raise ConfigError(f"pipeline {self.pipeline.name} has no `bronze` table", key="bronze")
-        return self.settings.table_path(bronze.table, bronze.path)
+        return self._own_table("bronze")
 
     @property
     def silver(self) -> str:
         """The silver table (typed, deduplicated, one row per key and date)."""
-        silver = self.pipeline.silver
-        if silver is None:
-            raise ConfigError(f"pipeline {self.pipeline.name} has no `silver` table", key="silver")
-        return self.settings.table_path(silver.table, silver.path)
+        return self._own_table("silver")
+
+    def _own_table(self, which: str) -> str:
+        """The pipeline's ``bronze`` or ``silver`` table (its own ``path:`` wins)."""
+        table = getattr(self.pipeline, which)
+        if table is None:
+            raise ConfigError(f"pipeline {self.pipeline.name} has no `{which}` table", key=which)
+        return self.settings.table_path(table.table, table.path)
 
     @property
     def quarantine(self) -> str:
