@@ -15,7 +15,7 @@ from chispa import assert_df_equality
 from delta.tables import DeltaTable
 
 from lakehouse.batch.prepare import silver_columns, silver_schema
-from lakehouse.batch.writers import commit_metadata, ensure_silver, write_silver
+from lakehouse.batch.writers import commit_metadata, ensure_silver, plan_changes, write_silver
 from lakehouse.config import load_config
 from tests.harness.builders import pipeline_yaml, write_conf
 
@@ -61,6 +61,13 @@ class Table:
             days,
             metadata=commit_metadata(run_id, self.pipeline, days, mode),
             source_rows=sources,
+        )
+
+    def dry_run(self, rows, days):
+        df = frame(self.spark, self.pipeline, rows, "dry")
+        sources = {d: sum(1 for r in rows if r[3] == d) for d in days}
+        return plan_changes(
+            self.spark.newSession(), self.path, df, self.pipeline, days, source_rows=sources
         )
 
     def version(self) -> int:
@@ -170,3 +177,32 @@ def test_several_dates_in_one_commit_count_each_date_apart(table_for, spark):
     ).drop("loaded_at", "run_id")
     actual = spark.read.format("delta").load(t.path).drop("loaded_at", "run_id")
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+@pytest.mark.parametrize(
+    ("silver", "d1"),
+    [  # D1's (inserted, updated, deleted, unchanged); D2 is identical in every mode
+        ({"mode": "merge"}, (1, 0, 0, 1)),
+        ({"mode": "merge", "delete_missing": True}, (1, 0, 1, 1)),
+        ({"mode": "insert_if_absent"}, (1, 0, 0, 1)),
+        ({"mode": "replace_partition"}, (2, 0, 2, 0)),
+    ],
+)
+def test_a_dry_run_counts_what_the_write_then_does_and_commits_nothing(table_for, silver, d1):
+    t = table_for(**silver)
+    t.write([("a", "1.00", "placed", D1), ("b", "2.00", "placed", D1)], [D1], "r1")
+    t.write([("y", "5.00", "placed", D2)], [D2], "r1")
+    rows = [
+        ("a", "1.00", "placed", D1),
+        ("c", "3.00", "placed", D1),  # new; b is gone, a unchanged
+        ("y", "5.00", "placed", D2),
+    ]
+    version, before = t.version(), t.rows()
+    planned = t.dry_run(rows, [D1, D2])
+    assert t.version() == version and t.rows() == before  # nothing written
+    assert (counted(planned, D1), counted(planned, D2)) == (d1, (0, 0, 0, 1))
+    written = t.write(rows, [D1, D2], "r2")
+    for day in (D1, D2):
+        assert counted(written, day) == counted(planned, day), day
+        assert planned[day].skipped_write == written[day].skipped_write
+        assert planned[day].attempts == 0 and written[day].attempts == 1
