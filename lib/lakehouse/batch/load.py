@@ -84,7 +84,7 @@ from lakehouse.lake.delta_io import materialize, release
 from lakehouse.lake.ledger import Outcome
 from lakehouse.lake.ledger_queries import recent_checked_counts, snapshot
 from lakehouse.lake.tables import PipelineTables
-from lakehouse.quality.engine import (
+from lakehouse.quality import (
     QUALITY_REASON,
     HistoryOf,
     QualityReport,

@@ -20,7 +20,7 @@ from lakehouse.batch.writers import day_fingerprints, days_filter
 from lakehouse.core.columns import DUPLICATE, LOADED_AT, LOGICAL_DATE, RECORD, RUN_ID, SOURCE
 from lakehouse.decode.events import DETAIL, REASON
 from lakehouse.lake.delta_io import ensure_table
-from lakehouse.quality.engine import QUALITY_REASON, RuleSet
+from lakehouse.quality import QUALITY_REASON, RuleSet
 
 LOAD_QUARANTINE_SCHEMA = T.StructType(
     [

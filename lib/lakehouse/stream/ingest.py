@@ -82,7 +82,7 @@ from lakehouse.decode.events import (
 )
 from lakehouse.lake import fs
 from lakehouse.lake.delta_io import ensure_table, idempotent_append, insert_if_absent, table_version
-from lakehouse.quality.engine import QUALITY_REASON, ROW_KINDS, WINDOW_KINDS, QualityReport, RuleSet
+from lakehouse.quality import QUALITY_REASON, ROW_KINDS, WINDOW_KINDS, QualityReport, RuleSet
 from lakehouse.stream.kafka_meta import KafkaView, check_source
 
 log = logging.getLogger("lakehouse.stream")
