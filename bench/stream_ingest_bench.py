@@ -46,6 +46,7 @@ from lakehouse.config import load_config  # noqa: E402
 from lakehouse.lake import build_session  # noqa: E402
 from lakehouse.stream import (  # noqa: E402
     BronzeSink,
+    CheckpointGuard,
     ingest_writer,
     kafka_options,
     probe,
@@ -132,6 +133,7 @@ def run_ingest(spark, cfg, workdir: Path) -> tuple[float, dict]:
     pipeline = cfg.pipeline
     checkpoint = str(workdir / "ingest-checkpoint")
     sink = BronzeSink(spark, pipeline, cfg.settings, run_id="bench", checkpoint=checkpoint)
+    sink.use_checkpoint(CheckpointGuard(spark, checkpoint, pipeline).open())  # as the job does
     sink.ensure_tables()
     began = time.monotonic()
     query = (

@@ -586,17 +586,17 @@ def test_a_stop_request_does_not_hide_a_failing_micro_batch(spark, harness, monk
     import os
     import signal
 
-    from lakehouse.stream.ingest import BronzeSink
+    from lakehouse.stream.sink import BronzeBatchWriter
 
     harness.configure(quality=[{"rule": "not_null", "column": "status", "on_fail": "fail"}])
     harness.produce([order("g1", T0), order("n1", T0, status=None)])
-    write = BronzeSink._write
+    write = BronzeBatchWriter._write
 
     def signalled_then_write(self, *args, **kwargs):
         os.kill(os.getpid(), signal.SIGTERM)  # the stop arrives while this batch runs
         return write(self, *args, **kwargs)
 
-    monkeypatch.setattr(BronzeSink, "_write", signalled_then_write)
+    monkeypatch.setattr(BronzeBatchWriter, "_write", signalled_then_write)
     code, record = harness.run()
 
     assert code == 3, record  # the gate's verdict, not a clean "stopped"

@@ -8,7 +8,7 @@ Kafka offset at most once, keys unique within the watermark delay or, with
 the pipeline's quarantine table (events that are not JSON, miss a required
 field, have a wrongly typed value, break a ``quarantine`` row rule, or arrive
 after the watermark). Row rules judge events before the deduplication (all
-but ``unique``, see lakehouse.stream.ingest). Every micro-batch is logged; the run's
+but ``unique``, see lakehouse.stream). Every micro-batch is logged; the run's
 totals and per-batch metrics go to the ledger.
 
 ``available_now`` drains what is in the topic and exits 0 (what an
@@ -23,7 +23,7 @@ Usage: ./spark-submit.sh stream_ingest --pipeline NAME
 ``--reset-checkpoint`` archives the checkpoint and starts a new one at the
 offsets the old one had committed (nothing skipped, nothing read twice),
 carrying its watermark; ``--replay-from`` starts it at the topic's earliest
-or latest offsets instead (see lakehouse.stream.ingest.CheckpointGuard).
+or latest offsets instead (see lakehouse.stream.CheckpointGuard).
 """
 
 from __future__ import annotations
@@ -110,11 +110,11 @@ def run(ctx: JobContext) -> Outcome:
             )
             opened.append(info)
             sink.use_checkpoint(info)
-            sink.on_first_write = guard.mark_written
+            sink.writer.on_first_write = guard.mark_written
         if not tables:
             sink.ensure_tables()
             tables.append(True)
-        sink.maybe_replayed = guard.pending_batch()
+        sink.writer.maybe_replayed = guard.pending_batch()
         return (
             ingest_writer(read_kafka(ctx.spark, kafka, opened[0].starting_offsets), pipeline, sink)
             .option("checkpointLocation", checkpoint_path)

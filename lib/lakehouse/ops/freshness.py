@@ -11,7 +11,6 @@ clock. A table that does not exist yet is at error level: nothing arrived.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -24,7 +23,8 @@ from pyspark.sql import types as T
 from lakehouse.config.model import Freshness, Pipeline, Settings
 from lakehouse.core.clock import as_utc, iso_z
 from lakehouse.core.durations import Duration, human_seconds
-from lakehouse.lake import fs
+from lakehouse.lake.tables import PipelineTables
+from lakehouse.stream import CheckpointLog
 
 LEVELS = ("ok", "warn", "error")
 
@@ -90,14 +90,6 @@ class FreshnessResult:
         return data
 
 
-def table_location(settings: Settings, pipeline: Pipeline, table: str) -> str:
-    """Where one of the pipeline's tables lives (its own `path:` wins)."""
-    for t in (pipeline.bronze, pipeline.silver):
-        if t is not None and t.table == table:
-            return settings.table_path(t.table, getattr(t, "path", None))
-    return settings.table_path(table)
-
-
 # ---------------------------------------------------------------- the clocks
 
 
@@ -127,34 +119,6 @@ def _last_commit(spark: SparkSession, path: str) -> datetime | None:
         .first()
     )
     return datetime.fromtimestamp(last["s"], timezone.utc) if last is not None else None
-
-
-def committed_offsets(spark: SparkSession, checkpoint: str) -> dict[str, dict[int, int]]:
-    """Offsets of the last micro-batch the stream committed: {topic: {partition: offset}}.
-
-    Empty when the stream never committed a batch. Reads the checkpoint's
-    ``commits/`` (done batches) and ``offsets/<batch>`` (their end offsets).
-    """
-    done = [int(n) for n in fs.list_names(spark, f"{checkpoint}/commits") if n.isdigit()]
-    if not done:
-        return {}
-    text = fs.read_text(spark, f"{checkpoint}/offsets/{max(done)}")
-    found: dict[str, dict[int, int]] = {}
-    for line in text.splitlines()[2:]:  # "v1", the batch metadata, then one line per source
-        try:
-            offsets = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(offsets, dict):
-            continue
-        for topic, parts in offsets.items():
-            if not isinstance(parts, dict):
-                continue
-            mine = found.setdefault(topic, {})
-            for part, offset in parts.items():
-                p = int(part)
-                mine[p] = min(int(offset), mine.get(p, int(offset)))
-    return found
 
 
 def latest_offsets(
@@ -201,10 +165,11 @@ def kafka_lag(spark: SparkSession, settings: Settings, pipeline: Pipeline) -> tu
     kafka = pipeline.source.kafka
     if kafka is None:
         raise ValueError(f"pipeline {pipeline.name} has no Kafka source")
-    checkpoint = (pipeline.stream.checkpoint if pipeline.stream else None) or (
-        settings.checkpoint_path(pipeline.name, "stream_ingest")
-    )
-    committed = committed_offsets(spark, checkpoint)
+    checkpoint = PipelineTables(settings, pipeline).checkpoint
+    committed = {
+        topic: {int(part): offset for part, offset in parts.items()}
+        for topic, parts in CheckpointLog(spark, checkpoint).committed_offsets().items()
+    }
     topics = sorted(committed) if kafka.pattern else [str(kafka.topic)]
     bootstrap = kafka.bootstrap_servers or settings.kafka.bootstrap_servers
     ends = latest_offsets(spark, bootstrap, topics, dict(kafka.options))
@@ -255,7 +220,7 @@ def measure(
             return result(None, None, f"consumer lag unknown: {type(exc).__name__}: {first}")
         return result(float(lag), None, detail)
 
-    path = table_location(settings, pipeline, table)
+    path = PipelineTables(settings, pipeline).table(table)
     if not DeltaTable.isDeltaTable(spark, path):
         return result(None, None, f"table {table} does not exist yet ({path})")
     if fresh.from_ == "commit":
