@@ -1,9 +1,10 @@
-"""The health of pipelines: freshness, SLAs, success rate, quality, quarantine.
+"""Building the health report: freshness, SLAs, success rate, quality, quarantine.
 
-Builds the report ``lakehouse.jobs.health`` prints and writes (``report.json``,
-``report.html`` via :mod:`lakehouse.ops.report`) from the ledger (``_ops/runs``), the
-quality results (``_ops/quality``) and the tables themselves. Levels are
-``ok`` < ``warn`` < ``error``; the report's level is the worst of all.
+:func:`build_report` reads the ledger (``_ops/runs``), the quality results
+(``_ops/quality``) and the tables themselves into a :class:`~.model.HealthReport`
+(``lakehouse.jobs.health`` prints it with :mod:`.text`, :mod:`lakehouse.ops.report`
+writes it); :func:`stale_alerts` turns its freshness results into alerts.
+Levels are ``ok`` < ``warn`` < ``error``; the report's level is the worst of all.
 
 Rules (documented in docs/jobs.md, "health"):
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -37,12 +38,23 @@ from lakehouse.lake.delta_io import read_if_exists
 from lakehouse.lake.ledger_queries import first_dates, first_successes, runs_between, snapshot
 from lakehouse.ops.alerts import Alert
 from lakehouse.ops.freshness import FreshnessResult, check_pipeline, worst
+from lakehouse.ops.health.model import (
+    DeadlineCheck,
+    FreshnessEntry,
+    HealthReport,
+    JobHealth,
+    PipelineHealth,
+    Problem,
+    QualityHealth,
+    RowsDay,
+    RuleStats,
+)
 from lakehouse.ops.sla import deadline_for
 
 MAX_RUNS_IN_REPORT = 500
 
 
-def job_health(pipeline: Pipeline, job: str, runs: list[Any]) -> dict[str, Any]:
+def job_health(pipeline: Pipeline, job: str, runs: list[Any]) -> JobHealth:
     """Runs, success rate and SLA record of one job in the window."""
     sla = pipeline.sla.get(job)
     counted = [r for r in runs if r["status"] in ("success", "failed")]
@@ -102,10 +114,10 @@ def job_health(pipeline: Pipeline, job: str, runs: list[Any]) -> dict[str, Any]:
 
 def deadline_checks(
     ledger: DataFrame | None, pipeline: Pipeline, now: datetime, since: datetime
-) -> list[dict[str, Any]]:
+) -> list[DeadlineCheck]:
     """One entry per (job, logical date) whose deadline passed in the window."""
     firsts = first_dates(ledger, pipeline.name)
-    checks: list[dict[str, Any]] = []
+    checks: list[DeadlineCheck] = []
     for job, sla in sorted(pipeline.sla.items()):
         if sla.deadline is None or job not in firsts:
             continue
@@ -139,10 +151,10 @@ def deadline_checks(
 
 def quality_health(
     spark: SparkSession, settings: Settings, pipeline: str, since: datetime, now: datetime
-) -> dict[str, Any]:
+) -> QualityHealth:
     """Per rule over the window, per day, and the rules broken in each job's latest check."""
     table = read_if_exists(spark, settings.quality_path)
-    empty: dict[str, Any] = {"rules": [], "per_day": [], "broken_latest": [], "level": "ok"}
+    empty: QualityHealth = {"rules": [], "per_day": [], "broken_latest": [], "level": "ok"}
     if table is None:
         return empty
     rows = (
@@ -165,7 +177,7 @@ def quality_health(
     )
     if not rows:
         return empty
-    rules: dict[str, dict[str, Any]] = {}
+    rules: dict[str, RuleStats] = {}
     per_day: dict[str, dict[str, int]] = defaultdict(lambda: {"rows_checked": 0, "rows_failed": 0})
     latest_run: dict[str, tuple[datetime, str]] = {}
     runs_seen: dict[str, set[str]] = defaultdict(set)
@@ -210,7 +222,7 @@ def quality_health(
     }
 
 
-def rows_per_day(runs: list[Any]) -> list[dict[str, Any]]:
+def rows_per_day(runs: list[Any]) -> list[RowsDay]:
     """Rows loaded and quarantined per day, from the loads of one job.
 
     Silver loads (``batch_load``, per logical date, also when a backfill ran
@@ -259,7 +271,7 @@ def behind_source(
 
 def pipeline_health(
     spark: SparkSession, settings: Settings, pipeline: Pipeline, now: datetime, window: timedelta
-) -> tuple[dict[str, Any], list[FreshnessResult]]:
+) -> tuple[PipelineHealth, list[FreshnessResult]]:
     """One pipeline's section of the report (and its freshness results, for alerts)."""
     now = as_utc(now)
     since = now - window
@@ -275,7 +287,7 @@ def pipeline_health(
     ]
     deadlines = deadline_checks(ledger, pipeline, now, since)
     quality = quality_health(spark, settings, pipeline.name, since, now)
-    problems: list[dict[str, Any]] = []
+    problems: list[Problem] = []
 
     def problem(level: str, what: str, message: str) -> None:
         if level != "ok":
@@ -323,10 +335,10 @@ def pipeline_health(
             "quality",
             "rules broken in the latest check: " + ", ".join(quality["broken_latest"]),
         )
-    section = {
+    section: PipelineHealth = {
         "name": pipeline.name,
         "level": worst(p["level"] for p in problems),
-        "freshness": [f.as_dict() for f in freshness],
+        "freshness": [cast(FreshnessEntry, f.as_dict()) for f in freshness],
         "jobs": jobs,
         "deadlines": deadlines,
         "quality": quality,
@@ -343,7 +355,7 @@ def build_report(
     pipelines: list[Pipeline],
     now: datetime,
     window: timedelta,
-) -> tuple[dict[str, Any], dict[str, list[FreshnessResult]]]:
+) -> tuple[HealthReport, dict[str, list[FreshnessResult]]]:
     """The whole report, and each pipeline's freshness results."""
     sections = []
     fresh: dict[str, list[FreshnessResult]] = {}
@@ -352,7 +364,7 @@ def build_report(
         sections.append(section)
         fresh[p.name] = results
     problems = [x for s in sections for x in s["problems"]]
-    report = {
+    report: HealthReport = {
         "generated_at": iso_z(now),
         "window_days": round(window.total_seconds() / 86400, 2),
         "level": worst(s["level"] for s in sections),
@@ -379,62 +391,3 @@ def stale_alerts(pipeline: Pipeline, results: list[FreshnessResult], run_id: str
         for f in results
         if f.level != "ok"
     ]
-
-
-def render_text(report: dict[str, Any]) -> str:
-    """The report as a readable plain-text table (what the job prints)."""
-    lines = [
-        f"health: {report['level'].upper()} "
-        f"(window {report['window_days']:g}d, at {report['generated_at']})"
-    ]
-    for p in report["pipelines"]:
-        lines.append("")
-        lines.append(f"pipeline {p['name']}: {p['level'].upper()}")
-        if p["freshness"]:
-            lines.append(
-                f"  {'table':<24} {'clock':<10} {'staleness':<22} {'warn / error':<22} level"
-            )
-            for f in p["freshness"]:
-                if f["value"] is None:
-                    value = "unknown"
-                elif f["unit"] == "messages":
-                    value = f"{int(f['value'])} messages"
-                else:
-                    value = human_seconds(f["value"])
-
-                def limit(x: float | None, unit: str = f["unit"]) -> str:
-                    if x is None:
-                        return "-"
-                    return str(int(x)) if unit == "messages" else human_seconds(x)
-
-                limits = f"{limit(f['warn_after'])} / {limit(f['error_after'])}"
-                lines.append(
-                    f"  {f['table']:<24} {f['clock']:<10} {value:<22} {limits:<22} {f['level']}"
-                )
-        if p["jobs"]:
-            lines.append(
-                f"  {'job':<24} {'runs':>5} {'failed':>7} {'success':>8} "
-                f"{'sla met/missed':>15}  level"
-            )
-            for j in p["jobs"]:
-                rate = "-" if j["success_rate"] is None else f"{j['success_rate']:.1%}"
-                sla = f"{j['sla_met']}/{j['sla_missed']}"
-                lines.append(
-                    f"  {j['job']:<24} {j['runs']:>5} {j['failed']:>7} {rate:>8} "
-                    f"{sla:>15}  {j['level']}"
-                )
-        missed = [d for d in p["deadlines"] if d["level"] != "ok"]
-        met = len(p["deadlines"]) - len(missed)
-        if p["deadlines"]:
-            lines.append(f"  deadlines: {met} met, {len(missed)} missed")
-        q = p["quality"]
-        if q["rules"]:
-            failing = sum(1 for r in q["rules"] if r["failed_runs"])
-            quarantined = sum(d["rows_quarantined"] for d in p["rows_per_day"])
-            lines.append(
-                f"  quality: {len(q['rules'])} rules, {failing} failed in the window; "
-                f"{quarantined} rows quarantined"
-            )
-        for x in p["problems"]:
-            lines.append(f"  {x['level'].upper():<5} {x['what']}: {x['message']}")
-    return "\n".join(lines)
