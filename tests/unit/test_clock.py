@@ -8,7 +8,7 @@ import pytest
 
 from lakehouse.core.clock import as_utc, human_duration, iso_z, naive_utc, parse_iso
 from lakehouse.core.durations import human_seconds
-from lakehouse.ops.report import format_duration
+from lakehouse.ops.health.values import format_duration
 
 PLUS_TWO = timezone(timedelta(hours=2))
 

@@ -1,4 +1,4 @@
-"""The health report page (lib/lakehouse/ops/report.py): fast, no Spark.
+"""The health report page (lib/lakehouse/ops/health/html.py): fast, no Spark.
 
 The page is parsed with the standard library's ``html.parser`` (always) and, when
 Chromium is on the machine, rendered headless: the DOM it builds must hold the same
@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from lakehouse.ops.report import format_duration, render_html, write_report
+from lakehouse.ops.health import render_html, write_report
+from lakehouse.ops.health.values import format_duration
 from tests.harness.browser import require_chromium, run_chromium
 from tests.harness.html import Node, TreeBuilder, charts_of, parse, sections  # noqa: F401
 

@@ -2,8 +2,8 @@
 
 :func:`build_report` reads the ledger (``_ops/runs``), the quality results
 (``_ops/quality``) and the tables themselves into a :class:`~.model.HealthReport`
-(``lakehouse.jobs.health`` prints it with :mod:`.text`, :mod:`lakehouse.ops.report`
-writes it); :func:`stale_alerts` turns its freshness results into alerts.
+(``lakehouse.jobs.health`` prints it with :mod:`.text` and writes it with
+:mod:`.write`); :func:`stale_alerts` turns its freshness results into alerts.
 Levels are ``ok`` < ``warn`` < ``error``; the report's level is the worst of all.
 
 Rules (documented in docs/jobs.md, "health"):
