@@ -9,18 +9,17 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from lakehouse.core.clock import iso_z
 from lakehouse.ops.health.html import render_html
 
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
-        return value.isoformat() + "Z"
+        return iso_z(value, "auto")
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Path):
