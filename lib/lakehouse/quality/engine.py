@@ -5,7 +5,9 @@ Row rules (``not_null``, ``unique``, ``accepted_values``, ``range``,
 projection; dataset rules (``row_count``, ``row_count_change``, ``schema``,
 ``freshness_of_source``) and the failure count of every row rule come out of
 one aggregation. So checking ten rules costs one pass over the data, not ten
-Spark jobs (``bench/quality_bench.py`` measures it).
+Spark jobs (``bench/quality_bench.py`` measures it). What each kind checks
+is its module in :mod:`lakehouse.quality.kinds`; the results
+table's rows and write are at the end.
 
 Severities: ``warn`` records only; ``drop`` removes the rows (counted);
 ``quarantine`` moves them out with the names of every rule they broke;
@@ -25,27 +27,22 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from functools import reduce
 from typing import Any
 
 from pyspark.errors import AnalysisException, ParseException
 from pyspark.sql import Column as SparkColumn
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.config.model import QualityRule
-from lakehouse.core.ddl import DdlError, parse_columns
-from lakehouse.core.durations import human_seconds
 from lakehouse.core.errors import ConfigError, QualityGateError
+from lakehouse.quality.kinds import KINDS, Batch, DatasetKind, RowKind, kind_for, rule_name
 
 # a group's row_count_change history from its key and the reports of the groups before it
 HistoryOf = Callable[[Any, Mapping[Any, "QualityReport"]], Sequence[int]]
-ROW_KINDS = frozenset({"not_null", "unique", "accepted_values", "range", "regex", "expression"})
-# row rules that compare rows (a window): they cannot run on a streaming DataFrame
-WINDOW_KINDS = frozenset({"unique"})
-DATASET_KINDS = frozenset({"row_count", "row_count_change", "schema", "freshness_of_source"})
 QUALITY_REASON = "quality"  # the reason quarantined rows carry
 RULES_COLUMN = "quality_rules"  # bad rows: names of the rules each broke
 PREFIX = "_q"  # helper columns of flagged rows: "_q0", "_q_move", ... (reserved in loads)
@@ -73,13 +70,6 @@ QUALITY_SCHEMA = T.StructType(
 )
 
 
-def rule_name(rule: QualityRule) -> str:
-    """The rule's ``name``, or one made of its kind and columns (``not_null_customer_id``)."""
-    if rule.name:
-        return rule.name
-    return "_".join([rule.rule, *rule.target_columns])
-
-
 # ---------------------------------------------------------------- results
 
 
@@ -98,8 +88,9 @@ class RuleResult:
 
     @property
     def level(self) -> str:
-        """``row`` or ``dataset``."""
-        return "row" if self.kind in ROW_KINDS else "dataset"
+        """``row`` or ``dataset``, as the rule's kind declares (``dataset`` if unknown)."""
+        kind = KINDS.get(self.kind)
+        return kind.level if kind is not None else "dataset"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (the ledger and the health report)."""
@@ -203,43 +194,6 @@ class QualityReport:
 # ---------------------------------------------------------------- rules
 
 
-def _row_check(rule: QualityRule) -> SparkColumn | None:
-    """True where a row breaks the rule (never null); None for ``unique``."""
-    cols = [F.col(c) for c in rule.target_columns]
-    if rule.rule == "not_null":
-        return reduce(lambda a, b: a | b, [c.isNull() for c in cols])
-    if rule.rule == "accepted_values":
-        c = cols[0]
-        return c.isNotNull() & ~c.cast("string").isin(list(rule.values))
-    if rule.rule == "range":
-        c = cols[0]
-        outside = F.lit(False)
-        if rule.min is not None:
-            outside = outside | (
-                (c < F.lit(rule.min)) if rule.min_inclusive else (c <= F.lit(rule.min))
-            )
-        if rule.max is not None:
-            outside = outside | (
-                (c > F.lit(rule.max)) if rule.max_inclusive else (c >= F.lit(rule.max))
-            )
-        return c.isNotNull() & outside
-    if rule.rule == "regex":
-        c = cols[0]
-        return c.isNotNull() & ~c.cast("string").rlike(str(rule.pattern))
-    if rule.rule == "expression":
-        return ~F.coalesce(F.expr(str(rule.expr)), F.lit(False))
-    return None  # unique: a window, see RuleSet.flag
-
-
-def _expected_types(rule: QualityRule) -> dict[str, T.DataType]:
-    try:
-        return {
-            name: parse_columns(f"{name} {ddl}")[0].data_type for name, ddl in rule.expected.items()
-        }
-    except DdlError as exc:  # the config loader checked it already
-        raise ConfigError(f"rule {rule_name(rule)}: {exc}") from None
-
-
 class RuleSet:
     """The rules of a pipeline, compiled for a DataFrame's columns.
 
@@ -272,8 +226,11 @@ class RuleSet:
         self.keys = list(keys)
         self.event_time = event_time
         self.sample_size = sample_size
-        self.row_rules = [r for r in self.rules if r.rule in ROW_KINDS]
-        self.dataset_rules = [r for r in self.rules if r.rule in DATASET_KINDS]
+        kinds = [(r, kind_for(r.rule)) for r in self.rules]
+        self._rows = [(r, k) for r, k in kinds if isinstance(k, RowKind)]
+        self._datasets = [(r, k) for r, k in kinds if isinstance(k, DatasetKind)]
+        self.row_rules = [r for r, _ in self._rows]
+        self.dataset_rules = [r for r, _ in self._datasets]
         self.names = [rule_name(r) for r in self.row_rules]
 
     MOVE = _MOVE  # the default prefix's; an instance has its own (self.MOVE)
@@ -301,30 +258,7 @@ class RuleSet:
             for col in rule.target_columns:
                 if col not in names:
                     raise ConfigError(f"{where}: column {col!r} is not in the data", key=where)
-            if rule.rule == "expression":
-                try:
-                    kind = empty.select(F.expr(str(rule.expr)).alias("x")).schema["x"].dataType
-                except (AnalysisException, ParseException) as exc:
-                    first = str(exc).strip().splitlines()[0]
-                    raise ConfigError(f"{where}: expression does not resolve: {first}") from None
-                if not isinstance(kind, (T.BooleanType, T.NullType)):
-                    raise ConfigError(
-                        f"{where}: expression must be true or false, not {kind.simpleString()}"
-                    )
-            if rule.rule == "freshness_of_source":
-                col = rule.column or self.event_time
-                if col not in names:
-                    raise ConfigError(f"{where}: column {col!r} is not in the data", key=where)
-                kind = schema[col].dataType
-                if not isinstance(kind, (T.TimestampType, T.TimestampNTZType, T.DateType)):
-                    raise ConfigError(f"{where}: {col} is {kind.simpleString()}, not a time")
-            if rule.rule == "range":
-                kind = schema[str(rule.column)].dataType
-                if not isinstance(kind, T.NumericType):
-                    raise ConfigError(
-                        f"{where}: range needs a numeric column; {rule.column} is "
-                        f"{kind.simpleString()}"
-                    )
+            kind_for(rule.rule).validate(rule, where, schema, empty, self.event_time)
         try:  # every row check and the aggregation, analysed (no row read)
             _ = self.flag(empty).groupBy().agg(*self.aggregations(schema)).schema
         except (AnalysisException, ParseException) as exc:
@@ -346,16 +280,8 @@ class RuleSet:
         within each group).
         """
         flags: list[SparkColumn] = []
-        for i, rule in enumerate(self.row_rules):
-            check = _row_check(rule)
-            if check is None:  # unique: more than one checked row with these values
-                cols = [F.col(c) for c in rule.target_columns]
-                complete = reduce(lambda a, b: a & b, [c.isNotNull() for c in cols])
-                scope = complete if only is None else (complete & only)
-                window = Window.partitionBy(*[F.col(g) for g in group_by], *cols, scope)
-                check = scope & (F.count(F.lit(1)).over(window) > 1)
-            elif only is not None:
-                check = only & check
+        for i, (rule, kind) in enumerate(self._rows):
+            check = kind.flag(rule, only, group_by)
             flags.append(F.coalesce(check, F.lit(False)).alias(self._flag(i)))
         flagged = df.select("*", *flags, (F.lit(True) if only is None else only).alias(self._in))
         drop = [F.col(self._flag(i)) for i, r in enumerate(self.row_rules) if r.on_fail == "drop"]
@@ -434,15 +360,10 @@ class RuleSet:
         ]
         aggs += [counted(F.col(self.DROP) & ~F.col(self.MOVE)).alias(f"{q}_dropped")]
         aggs += [counted(F.col(self.MOVE)).alias(f"{q}_moved")]
-        for i, rule in enumerate(self.dataset_rules):
-            if rule.rule == "freshness_of_source":
-                name = rule.column or str(self.event_time)
-                newest = F.max(F.when(checked, F.col(name)))
-                if schema is not None and isinstance(schema[name].dataType, T.DateType):
-                    epoch = (F.unix_date(newest) + 1) * 86400  # a date is fresh until it ends
-                else:  # epoch seconds from Spark: no Python time zone in between
-                    epoch = newest.cast("double")
-                aggs.append(epoch.cast("double").alias(f"{q}_max{i}"))
+        for i, (rule, kind) in enumerate(self._datasets):
+            if kind.aggregates:
+                value = kind.aggregate(rule, checked, schema, self.event_time)
+                aggs.append(value.alias(f"{q}_agg{i}"))
         return aggs
 
     def evaluate(
@@ -559,13 +480,10 @@ class RuleSet:
                     detail=None if failed == 0 else f"{failed} of {n} rows",
                 )
             )
-        for i, rule in enumerate(self.dataset_rules):
-            latest = (
-                agg[f"{q}_max{i}"]
-                if agg is not None and rule.rule == "freshness_of_source"
-                else None
-            )
-            passed, detail = self._dataset_verdict(rule, n, schema, history, latest, now)
+        for i, (rule, kind) in enumerate(self._datasets):
+            value = agg[f"{q}_agg{i}"] if agg is not None and kind.aggregates else None
+            batch = Batch(rows=n, schema=schema, history=history, value=value, now=now)
+            passed, detail = kind.verdict(rule, batch)
             report.results.append(
                 RuleResult(
                     rule=rule_name(rule),
@@ -578,58 +496,6 @@ class RuleSet:
                 )
             )
         return report
-
-    def _dataset_verdict(
-        self,
-        rule: QualityRule,
-        n: int,
-        schema: T.StructType,
-        history: Sequence[int],
-        latest: Any,
-        now: datetime,
-    ) -> tuple[bool, str]:
-        if rule.rule == "row_count":
-            low = rule.min if rule.min is not None else float("-inf")
-            high = rule.max if rule.max is not None else float("inf")
-            bounds = f"[{_num(rule.min) if rule.min is not None else '-'}, "
-            bounds += f"{_num(rule.max) if rule.max is not None else '-'}]"
-            return low <= n <= high, f"{n} rows, expected {bounds}"
-        if rule.rule == "row_count_change":
-            past = list(history)[: rule.window]
-            if not past:
-                return True, f"{n} rows; no earlier successful run to compare with"
-            average = sum(past) / len(past)
-            if average == 0:
-                return n == 0, f"{n} rows vs an average of 0 over {len(past)} runs"
-            change = (n - average) / average
-            ratio = f"{change:+.0%} vs the average {average:.0f} of the last {len(past)} runs"
-            return abs(change) <= float(rule.max_ratio or 0), f"{n} rows, {ratio}"
-        if rule.rule == "schema":
-            actual = {f.name: f.dataType for f in schema.fields}
-            problems = []
-            for name, expected in _expected_types(rule).items():
-                if name not in actual:
-                    problems.append(f"{name} missing")
-                elif actual[name] != expected:
-                    problems.append(
-                        f"{name} is {actual[name].simpleString()}, not {expected.simpleString()}"
-                    )
-            return not problems, "; ".join(problems) or "as expected"
-        if rule.rule == "freshness_of_source":
-            limit = timedelta(seconds=float(rule.max_age.seconds)) if rule.max_age else None
-            if latest is None:
-                return False, "no rows to tell the age from"
-            stamp = datetime.fromtimestamp(float(latest), timezone.utc)
-            age = now - stamp
-            text = f"newest row {stamp.isoformat()} is {human_seconds(age.total_seconds())} old"
-            return (limit is None or age <= limit), f"{text} (max {rule.max_age})"
-        raise ValueError(f"not a dataset rule: {rule.rule}")
-
-
-def _num(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 # ---------------------------------------------------------------- the one-call API
@@ -727,5 +593,5 @@ def history_for(
 
 
 def max_window(rules: Sequence[QualityRule]) -> int:
-    """The longest ``row_count_change`` window (0: no such rule)."""
-    return max((r.window for r in rules if r.rule == "row_count_change"), default=0)
+    """The most earlier runs a rule compares with (``row_count_change``'s window; 0: none)."""
+    return max((kind_for(r.rule).history_window(r) for r in rules), default=0)
