@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 from delta.tables import DeltaTable
 
-from lakehouse.config.model import Freshness, Sla, load_config
+from lakehouse.config import load_config
+from lakehouse.config.model import Freshness, Sla
 from lakehouse.core.durations import Duration
 from lakehouse.jobs import health
 from lakehouse.lake.ledger import Ledger, RunRecord
 from lakehouse.ops.freshness import kafka_lag, measure
 from lakehouse.ops.sla import evaluate
-from lakehouse.quality.engine import QualityReport, RuleResult, result_rows, write_results
+from lakehouse.quality import QualityReport, RuleResult, result_rows, write_results
 from tests.harness.browser import require_chromium, run_chromium
 from tests.harness.html import charts_of, parse, sections
 from tests.harness.load import LoadHarness, row

@@ -15,9 +15,8 @@ from lakehouse.core.durations import Duration
 from lakehouse.core.errors import ConfigError, ExitCode, QualityGateError, exit_code_for
 from lakehouse.lake.ledger import Ledger, RunRecord
 from lakehouse.lake.ledger_queries import recent_checked_counts
-from lakehouse.quality.engine import (
+from lakehouse.quality import (
     QUALITY_SCHEMA,
-    RULES_COLUMN,
     QualityReport,
     RuleSet,
     check,
@@ -25,6 +24,7 @@ from lakehouse.quality.engine import (
     result_rows,
     write_results,
 )
+from lakehouse.quality.engine import RULES_COLUMN
 from tests.harness.faults import commits, lose_the_first_ack
 
 SCHEMA = T.StructType(

@@ -6,8 +6,9 @@ projection; dataset rules (``row_count``, ``row_count_change``, ``schema``,
 ``freshness_of_source``) and the failure count of every row rule come out of
 one aggregation. So checking ten rules costs one pass over the data, not ten
 Spark jobs (``bench/quality_bench.py`` measures it). What each kind checks
-is its module in :mod:`lakehouse.quality.kinds`; the results
-table's rows and write are at the end.
+is its module in :mod:`lakehouse.quality.kinds`; what a check found is a
+:class:`~lakehouse.quality.report.QualityReport`, stored by
+:mod:`lakehouse.quality.store`.
 
 Severities: ``warn`` records only; ``drop`` removes the rows (counted);
 ``quarantine`` moves them out with the names of every rule they broke;
@@ -26,8 +27,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from functools import reduce
 from typing import Any
 
@@ -38,157 +38,18 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.config.model import QualityRule
-from lakehouse.core.errors import ConfigError, QualityGateError
-from lakehouse.quality.kinds import KINDS, Batch, DatasetKind, RowKind, kind_for, rule_name
+from lakehouse.core.errors import ConfigError
+from lakehouse.quality.kinds import Batch, DatasetKind, RowKind, kind_for, rule_name
+from lakehouse.quality.report import QualityReport, RuleResult
 
 # a group's row_count_change history from its key and the reports of the groups before it
-HistoryOf = Callable[[Any, Mapping[Any, "QualityReport"]], Sequence[int]]
+HistoryOf = Callable[[Any, Mapping[Any, QualityReport]], Sequence[int]]
 QUALITY_REASON = "quality"  # the reason quarantined rows carry
 RULES_COLUMN = "quality_rules"  # bad rows: names of the rules each broke
 PREFIX = "_q"  # helper columns of flagged rows: "_q0", "_q_move", ... (reserved in loads)
 _DROP = "_q_drop"
 _MOVE = "_q_move"  # breaks a quarantine or fail rule
 _SAMPLE_ROWS = 200
-
-QUALITY_SCHEMA = T.StructType(
-    [
-        T.StructField("run_id", T.StringType(), False),
-        T.StructField("job", T.StringType(), False),
-        T.StructField("pipeline", T.StringType(), True),
-        T.StructField("logical_date", T.DateType(), True),
-        T.StructField("checked_at", T.TimestampType(), False),
-        T.StructField("rule", T.StringType(), False),
-        T.StructField("kind", T.StringType(), False),
-        T.StructField("severity", T.StringType(), False),
-        T.StructField("level", T.StringType(), False),
-        T.StructField("rows_checked", T.LongType(), False),
-        T.StructField("rows_failed", T.LongType(), True),
-        T.StructField("passed", T.BooleanType(), False),
-        T.StructField("samples", T.ArrayType(T.StringType()), True),
-        T.StructField("detail", T.StringType(), True),
-    ]
-)
-
-
-# ---------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class RuleResult:
-    """What one rule found in one batch of data."""
-
-    rule: str
-    kind: str
-    severity: str
-    rows_checked: int
-    rows_failed: int | None  # None for dataset rules: they pass or fail as a whole
-    passed: bool
-    samples: tuple[str, ...] = ()
-    detail: str | None = None
-
-    @property
-    def level(self) -> str:
-        """``row`` or ``dataset``, as the rule's kind declares (``dataset`` if unknown)."""
-        kind = KINDS.get(self.kind)
-        return kind.level if kind is not None else "dataset"
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form (the ledger and the health report)."""
-        return {**asdict(self), "samples": list(self.samples), "level": self.level}
-
-
-@dataclass
-class QualityReport:
-    """All rule results of one batch, and what happened to its rows."""
-
-    results: list[RuleResult] = field(default_factory=list)
-    rows_checked: int = 0
-    rows_dropped: int = 0
-    rows_quarantined: int = 0
-
-    @property
-    def gate_failures(self) -> list[RuleResult]:
-        """Rules of severity ``fail`` that did not pass."""
-        return [r for r in self.results if r.severity == "fail" and not r.passed]
-
-    @property
-    def gate_failed(self) -> bool:
-        """Whether the data must not be published."""
-        return bool(self.gate_failures)
-
-    @property
-    def broken(self) -> list[RuleResult]:
-        """Every rule that did not pass, whatever its severity."""
-        return [r for r in self.results if not r.passed]
-
-    def message(self) -> str:
-        """One line naming the rules that failed the gate (or that did not pass)."""
-        failures = self.gate_failures or self.broken
-        if not failures:
-            return f"all {len(self.results)} rules passed on {self.rows_checked} rows"
-        parts = []
-        for r in failures:
-            if r.rows_failed is not None:
-                text = f"{r.rule} ({r.rows_failed} of {r.rows_checked} rows"
-                text += f", e.g. {', '.join(r.samples[:3])})" if r.samples else ")"
-            else:
-                text = f"{r.rule} ({r.detail})"
-            parts.append(text)
-        head = "quality gate failed" if self.gate_failed else "quality rules broken"
-        return f"{head}: {'; '.join(parts)}"
-
-    def raise_for_gate(self) -> None:
-        """Raise QualityGateError (exit 3) when a ``fail`` rule did not pass."""
-        if self.gate_failed:
-            raise QualityGateError(self.message())
-
-    def summary(self) -> dict[str, Any]:
-        """The short form kept in the run ledger's details."""
-        return {
-            "rows_checked": self.rows_checked,
-            "rows_dropped": self.rows_dropped,
-            "rows_quarantined": self.rows_quarantined,
-            "rules": len(self.results),
-            "broken": {
-                r.rule: r.rows_failed if r.rows_failed is not None else 1 for r in self.broken
-            },
-            "gate": "failed" if self.gate_failed else "passed",
-        }
-
-    @classmethod
-    def combine(cls, reports: Sequence[QualityReport]) -> QualityReport:
-        """One report of several batches (a stream's micro-batches): counts added per rule."""
-        merged: dict[str, RuleResult] = {}
-        total = cls()
-        for report in reports:
-            total.rows_checked += report.rows_checked
-            total.rows_dropped += report.rows_dropped
-            total.rows_quarantined += report.rows_quarantined
-            for r in report.results:
-                old = merged.get(r.rule)
-                if old is None:
-                    merged[r.rule] = r
-                    continue
-                failed = None
-                if old.rows_failed is not None or r.rows_failed is not None:
-                    failed = (old.rows_failed or 0) + (r.rows_failed or 0)
-                checked = old.rows_checked + r.rows_checked
-                if failed is not None:
-                    detail = f"{failed} of {checked} rows" if failed else None
-                else:
-                    detail = r.detail if not r.passed else old.detail
-                merged[r.rule] = RuleResult(
-                    rule=r.rule,
-                    kind=r.kind,
-                    severity=r.severity,
-                    rows_checked=checked,
-                    rows_failed=failed,
-                    passed=old.passed and r.passed,
-                    samples=(old.samples + r.samples)[: max(len(old.samples), 5)],
-                    detail=detail,
-                )
-        total.results = list(merged.values())
-        return total
 
 
 # ---------------------------------------------------------------- rules
@@ -524,72 +385,6 @@ def check(
     report = ruleset.evaluate(flagged, history=history, now=now)[None]
     good, bad = ruleset.split(flagged)
     return good, bad, report
-
-
-# ---------------------------------------------------------------- results table
-
-
-def result_rows(
-    report: QualityReport,
-    *,
-    run_id: str,
-    job: str,
-    pipeline: str | None,
-    logical_date: date | None,
-    checked_at: datetime,
-) -> list[tuple]:
-    """Rows of ``_ops/quality`` (QUALITY_SCHEMA order) for one report."""
-    stamp = checked_at.astimezone(timezone.utc).replace(tzinfo=None)
-    return [
-        (
-            run_id,
-            job,
-            pipeline,
-            logical_date,
-            stamp,
-            r.rule,
-            r.kind,
-            r.severity,
-            r.level,
-            r.rows_checked,
-            r.rows_failed,
-            r.passed,
-            list(r.samples),
-            r.detail,
-        )
-        for r in report.results
-    ]
-
-
-def write_results(spark: SparkSession, path: str, rows: Sequence[tuple]) -> None:
-    """Append result rows to the quality table (one append; creation race-safe).
-
-    An idempotent write (``txnAppId`` from the first row's job, run id and
-    logical date and a digest of every row, ``txnVersion`` 0): a retry after
-    a commit that landed, or the same rows written again, is skipped.
-    """
-    if not rows:
-        return
-    from lakehouse.core.retry import Backoff, retry
-    from lakehouse.lake.delta_io import ONCE_APPEND_PROPERTIES, append_once_options, ensure_table
-
-    run_id, job, _, day = rows[0][:4]
-    once = append_once_options("quality", f"{job}:{run_id}:{day}", rows)
-
-    def append() -> None:
-        ensure_table(spark, path, QUALITY_SCHEMA, properties=ONCE_APPEND_PROPERTIES)
-        frame = spark.createDataFrame(list(rows), QUALITY_SCHEMA).coalesce(1)
-        frame.write.format("delta").mode("append").options(**once).save(path)
-
-    retry(append, Backoff(attempts=5, base_delay=0.2, max_delay=5.0))
-
-
-def history_for(
-    recent: Sequence[tuple[date | None, int]], day: date | None, window: int
-) -> list[int]:
-    """The ``window`` newest counts, leaving out runs of ``day`` (a re-run is not
-    compared with itself)."""
-    return [n for d, n in recent if day is None or d != day][:window]
 
 
 def max_window(rules: Sequence[QualityRule]) -> int:
