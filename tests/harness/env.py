@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from lakehouse.config.model import Settings, load_settings
+from lakehouse.config import Settings, load_settings
 
 # Every test process (and what it starts) binds to loopback and reads UTC.
 os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"

@@ -358,7 +358,7 @@ def test_dates_new_to_the_table_load_in_one_pass_and_a_rival_commit_makes_it_pla
 ):
     from lakehouse.batch.prepare import silver_schema
     from lakehouse.batch.writers import PlannedOnStaleSnapshot
-    from lakehouse.config.model import load_config
+    from lakehouse.config import load_config
 
     load.land(D2, [row("x", at="2026-03-02T10:00:00")])
     assert load.run(D2)[0] == 0
@@ -399,7 +399,7 @@ def test_rows_refused_after_typing_keep_their_exact_source_record(spark, load):
     load and for several in one pass, which then agree (a re-run commits nothing)."""
     from lakehouse.batch.load import load_dates
     from lakehouse.batch.source import read_source
-    from lakehouse.config.model import load_config
+    from lakehouse.config import load_config
     from lakehouse.core.columns import RECORD
 
     load.configure(
@@ -454,7 +454,7 @@ def test_rows_refused_after_typing_keep_their_exact_source_record(spark, load):
 def test_a_rival_commit_is_seen_however_many_commits_came_after_it(spark, load):
     from lakehouse.batch.prepare import silver_schema
     from lakehouse.batch.writers import PlannedOnStaleSnapshot, commit_metadata
-    from lakehouse.config.model import load_config
+    from lakehouse.config import load_config
 
     load.land(D2, [row("x", at="2026-03-02T10:00:00")])
     assert load.run(D2)[0] == 0
@@ -487,7 +487,7 @@ def test_a_rival_commit_is_seen_however_many_commits_came_after_it(spark, load):
 def test_counts_after_a_re_plan_describe_the_whole_load(spark, load, monkeypatch):
     import lakehouse.batch.writers.planned as planned
     from lakehouse.batch.prepare import silver_schema
-    from lakehouse.config.model import load_config
+    from lakehouse.config import load_config
 
     load.land(D2, [row("x", at="2026-03-02T10:00:00")])
     assert load.run(D2)[0] == 0

@@ -8,14 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.config.model import (
-    Duration,
-    ProcessingTime,
-    load_config,
-    load_pipeline,
-    load_settings,
-)
+from lakehouse.config import ProcessingTime, load_config, load_pipeline, load_settings
 from lakehouse.config.typed import as_plain
+from lakehouse.core.durations import Duration
 from lakehouse.core.errors import ConfigError, ExitCode
 from tests.harness.builders import base_yaml, pipeline_yaml, write_conf
 

@@ -1,46 +1,30 @@
-"""The one config loader: YAML in, frozen typed objects out, checked once.
+"""The typed model of settings and pipeline files: frozen dataclasses, each field checked.
 
-Layout of a config folder::
-
-    conf/base.yaml               settings shared by every environment
-    conf/<env>.yaml              overlay for one environment (local, cluster, ...)
-    conf/pipelines/<name>.yaml   one file per pipeline
-
-``${VAR}`` and ``${VAR:-default}`` in any string are filled from the
-environment (``$${`` writes a literal ``${``). Every problem raises
-:class:`~lakehouse.core.errors.ConfigError` naming the file and the key path, before any
-Spark work, so a job with a bad config exits 2 having written nothing.
+A field's own check (an identifier, a table name, a topic, a time of day)
+runs as :mod:`lakehouse.config.typed` builds it, so the error names the file
+and key path; checks across fields are in :mod:`lakehouse.config.checks`,
+reading the files in :mod:`lakehouse.config.loader`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import json
-import os
 import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from lakehouse.config.typed import (
-    Builder,
     KeyProblem,
-    KeySources,
-    deep_merge,
     field_meta,
-    join_key,
-    read_yaml,
     to_plain,
 )
-from lakehouse.core.columns import RESERVED_COLUMNS
-from lakehouse.core.ddl import Column, DdlError, parse_columns
+from lakehouse.core.ddl import Column, parse_columns
 from lakehouse.core.durations import Duration
-from lakehouse.core.errors import ConfigError, ConfigProblems, did_you_mean
-from lakehouse.core.paths import project_root
+from lakehouse.core.errors import ConfigError
 from lakehouse.core.retry import Backoff
 
 # Field metadata of settings that change how a run goes, never a row it writes:
@@ -365,20 +349,6 @@ RuleKind = Literal[
     "freshness_of_source",
 ]
 
-# rule kind -> (required keys, optional keys); `rule`, `name`, `on_fail` always allowed
-_RULE_KEYS: dict[str, tuple[set[str], set[str]]] = {
-    "not_null": (set(), {"column", "columns"}),
-    "unique": (set(), {"column", "columns"}),
-    "accepted_values": ({"column", "values"}, set()),
-    "range": ({"column"}, {"min", "max", "min_inclusive", "max_inclusive"}),
-    "regex": ({"column", "pattern"}, set()),
-    "expression": ({"expr"}, set()),
-    "row_count": (set(), {"min", "max"}),
-    "row_count_change": ({"max_ratio"}, {"window"}),
-    "schema": ({"expected"}, set()),
-    "freshness_of_source": ({"max_age"}, {"column"}),
-}
-
 
 @dataclass(frozen=True)
 class QualityRule:
@@ -514,334 +484,3 @@ class Config:
 
     settings: Settings
     pipeline: Pipeline | None = None
-
-
-# --------------------------------------------------------------------------
-# Cross-field checks of a pipeline
-
-
-def pipeline_problems(p: Pipeline, fail: Fail) -> list[ConfigError]:
-    """Every cross-field problem of a pipeline: one per section, rule, table and job."""
-    problems: list[ConfigError] = []
-
-    def check(step: typing.Callable[..., None], *args: Any) -> None:
-        try:
-            step(*args)
-        except ConfigError as exc:
-            problems.append(exc)
-
-    try:
-        by_name = _check_columns(p, fail)
-    except ConfigError as exc:
-        return [exc]  # the checks below all need the columns
-    for i, key in enumerate(p.keys):
-        if key not in by_name:
-            problems.append(fail(f"keys[{i}]", f"{key!r} is not a column of the schema"))
-    check(_check_times, p, by_name, fail)
-    known = set(by_name) | {p.partition_by}
-    check(_check_sections, p, known, fail)
-    seen_names: dict[str, int] = {}
-    for i, rule in enumerate(p.quality):
-        check(_check_rule, rule, f"quality[{i}]", known, fail)
-        name = rule.name or "_".join([rule.rule, *rule.target_columns])
-        if name in seen_names:
-            problems.append(
-                fail(
-                    f"quality[{i}]",
-                    f"rule name {name!r} is already used by quality[{seen_names[name]}]; "
-                    "give one of them a `name`",
-                )
-            )
-        seen_names.setdefault(name, i)
-    tables = {t.table for t in (p.bronze, p.silver) if t is not None}
-    for table, fresh in p.freshness.items():
-        check(_check_freshness, table, fresh, tables, known, fail)
-    for job in p.sla:
-        if not IDENTIFIER.fullmatch(job):
-            problems.append(
-                fail(join_key("sla", job), "job names are identifiers such as batch_load")
-            )
-    return problems
-
-
-def _check_columns(p: Pipeline, fail: Fail) -> dict[str, Column]:
-    """The schema parses and its names are plain and not reserved; returns the columns by name."""
-    try:
-        columns = p.columns
-    except DdlError as exc:
-        raise fail("schema", str(exc)) from None
-    by_name = {c.name: c for c in columns}
-    for col in columns:
-        if not IDENTIFIER.fullmatch(col.name):
-            raise fail("schema", f"column name {col.name!r} is not a plain identifier")
-        if col.name in RESERVED_COLUMNS:
-            raise fail("schema", f"column name {col.name!r} is reserved for Kafka/audit metadata")
-    return by_name
-
-
-def _check_times(p: Pipeline, by_name: dict[str, Column], fail: Fail) -> None:
-    """The event-time column is a timestamp; the partition column a date or a new column."""
-    if p.event_time not in by_name:
-        raise fail("event_time", f"{p.event_time!r} is not a column of the schema")
-    if by_name[p.event_time].type_name not in ("timestamp", "timestamp_ntz"):
-        raise fail(
-            "event_time",
-            f"{p.event_time!r} must be a TIMESTAMP column, not {by_name[p.event_time].type_name}",
-        )
-    if p.partition_by in RESERVED_COLUMNS:
-        raise fail("partition_by", f"{p.partition_by!r} is reserved for Kafka/audit metadata")
-    if p.partition_by in by_name and by_name[p.partition_by].type_name != "date":
-        raise fail("partition_by", f"{p.partition_by!r} is in the schema but is not a DATE")
-
-
-def _check_sections(p: Pipeline, known: set[str], fail: Fail) -> None:
-    if p.stream is not None and p.source.kafka is None:
-        raise fail("stream", "a `stream` section needs `source.kafka`")
-    if p.stream is not None and p.bronze is None:
-        raise fail("stream", "a `stream` section needs a `bronze` table to write to")
-    if p.silver is not None and p.silver.order_by and p.silver.order_by not in known:
-        raise fail("silver.order_by", f"{p.silver.order_by!r} is not a column of the schema")
-    if p.silver is not None and p.silver.delete_missing and p.silver.mode != "merge":
-        raise fail("silver.delete_missing", "only applies to `mode: merge`")
-
-
-def _check_freshness(
-    table: str, fresh: Freshness, tables: set[str], known: set[str], fail: Fail
-) -> None:
-    where = join_key("freshness", table)
-    try:
-        check_table_name(table)
-    except ValueError as exc:
-        raise fail(where, str(exc)) from None
-    if table not in tables:
-        raise fail(where, f"not a table of this pipeline (tables: {', '.join(sorted(tables))})")
-    if fresh.column and fresh.column not in known and fresh.column != "ingested_at":
-        raise fail(f"{where}.column", f"{fresh.column!r} is not a column of the schema")
-
-
-def _check_rule(rule: QualityRule, where: str, known: set[str], fail: Fail) -> None:
-    required, optional = _RULE_KEYS[rule.rule]
-    given = {
-        f.name
-        for f in dataclasses.fields(rule)
-        if f.name not in ("rule", "name", "on_fail")
-        and getattr(rule, f.name) != f.default
-        and not (f.default_factory is not dataclasses.MISSING and not getattr(rule, f.name))
-    }
-    for key in sorted(required - given):
-        raise fail(f"{where}.{key}", f"missing required key for rule {rule.rule!r}")
-    for key in sorted(given - required - optional):
-        raise fail(f"{where}.{key}", f"not a key of rule {rule.rule!r}")
-    if rule.rule in ("not_null", "unique") and not rule.target_columns:
-        raise fail(where, f"rule {rule.rule!r} needs `column` or `columns`")
-    if rule.rule == "range" and rule.min is None and rule.max is None:
-        raise fail(where, "rule 'range' needs `min`, `max` or both")
-    if rule.rule == "row_count" and rule.min is None and rule.max is None:
-        raise fail(where, "rule 'row_count' needs `min`, `max` or both")
-    if rule.rule == "regex" and rule.pattern is not None:
-        try:
-            re.compile(rule.pattern)
-        except re.error as exc:
-            raise fail(f"{where}.pattern", f"not a valid regular expression: {exc}") from None
-    if rule.rule == "row_count_change" and rule.window < 1:
-        raise fail(f"{where}.window", "must be at least 1")
-    if rule.rule == "expression" and not rule.name:
-        raise fail(f"{where}.name", "an expression rule needs a `name`")
-    if rule.rule in _DATASET_RULES and rule.on_fail not in ("warn", "fail"):
-        raise fail(
-            f"{where}.on_fail",
-            f"rule {rule.rule!r} judges the whole batch: it can `warn` or `fail`, "
-            f"not {rule.on_fail!r}",
-        )
-    for col in rule.target_columns:
-        if col not in known:
-            raise fail(where, f"column {col!r} is not a column of the schema")
-    if rule.rule == "expression" and rule.expr is not None:
-        problem = expression_problem(rule.expr, known)
-        if problem:
-            raise fail(f"{where}.expr", problem)
-    if rule.rule == "schema":
-        for name, ddl in rule.expected.items():
-            if not IDENTIFIER.fullmatch(name):
-                raise fail(f"{where}.expected", f"{name!r} is not a plain column name")
-            try:
-                parse_columns(f"{name} {ddl}")
-            except DdlError as exc:
-                raise fail(f"{where}.expected.{name}", f"not a Spark type: {exc}") from None
-
-
-# SQL functions that run arbitrary JVM code: never from a config file
-_BANNED_FUNCTIONS = {"reflect", "java_method", "try_reflect"}
-
-_DATASET_RULES = ("row_count", "row_count_change", "schema", "freshness_of_source")
-
-
-def expression_problem(text: str, known: set[str]) -> str | None:
-    """Why a SQL boolean expression cannot be a rule, or None.
-
-    Parsed as Spark SQL without a JVM (sqlglot), so a typo or an unknown
-    column is a config error (exit 2) before any Spark work; the job checks
-    it again against the data's real schema before reading a row.
-    """
-    import sqlglot
-    from sqlglot import exp
-
-    try:
-        trees = [t for t in sqlglot.parse(text, read="spark") if t is not None]
-    except sqlglot.errors.SqlglotError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"not a valid SQL expression: {first}"
-    if len(trees) != 1:
-        return "must be one SQL expression (no `;`)"
-    tree = trees[0]
-    statements = tuple(
-        getattr(exp, n) for n in ("Query", "DDL", "DML", "Command", "Use", "Set") if hasattr(exp, n)
-    )
-    if isinstance(tree, statements) or any(tree.find_all(*statements)):
-        return "must be an expression, not a statement or a query"
-    calls = {
-        (f.name if isinstance(f, exp.Anonymous) else f.sql_name()).lower()
-        for f in tree.find_all(exp.Func)
-    }
-    banned = sorted(calls & _BANNED_FUNCTIONS)
-    if banned:
-        return f"function(s) {', '.join(banned)} may not be used in a rule (they run Java code)"
-    unknown = sorted(
-        {(c.table or c.name) for c in tree.find_all(exp.Column) if (c.table or c.name) not in known}
-    )
-    if unknown:
-        return f"unknown column(s) {', '.join(unknown)} (columns: {', '.join(sorted(known))})"
-    return None
-
-
-# --------------------------------------------------------------------------
-# Public entry points
-
-
-def default_conf_dir() -> Path:
-    """``conf/`` next to ``lib/`` (the repository's own config)."""
-    return project_root() / "conf"
-
-
-def resolve_conf_dir(conf_dir: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path:
-    """``--conf-dir`` wins over ``LAKEHOUSE_CONF_DIR``, which wins over ``./conf``."""
-    chosen = conf_dir or env.get("LAKEHOUSE_CONF_DIR") or default_conf_dir()
-    path = Path(chosen).expanduser().resolve()
-    if not path.is_dir():
-        raise ConfigError(f"config folder {str(chosen)!r} does not exist")
-    return path
-
-
-def list_envs(conf_dir: Path) -> list[str]:
-    """Environment overlays available in a config folder."""
-    return sorted(p.stem for p in conf_dir.glob("*.yaml") if p.stem != "base")
-
-
-def list_pipelines(conf_dir: Path) -> list[str]:
-    """Pipelines defined in a config folder."""
-    return sorted(p.stem for p in (conf_dir / "pipelines").glob("*.yaml"))
-
-
-def load_settings(
-    env_name: str | None = None,
-    conf_dir: str | os.PathLike[str] | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> Settings:
-    """Load ``base.yaml`` overlaid by ``<env>.yaml`` into :class:`Settings`."""
-    environ = os.environ if environ is None else environ
-    folder = resolve_conf_dir(conf_dir, environ)
-    name = env_name or environ.get("LAKEHOUSE_ENV") or "local"
-    if not IDENTIFIER.fullmatch(name):
-        raise ConfigError(f"invalid environment name {name!r}")
-    base_file = folder / "base.yaml"
-    env_file = folder / f"{name}.yaml"
-    if name == "base" or not env_file.is_file():
-        known = list_envs(folder)
-        raise ConfigError(
-            f"unknown environment {name!r}{did_you_mean(name, known)} "
-            f"(environments in {folder}: {', '.join(known) or 'none'})"
-        )
-    base = read_yaml(base_file, environ, display=_display(base_file))
-    overlay = read_yaml(env_file, environ, display=_display(env_file))
-    source = KeySources(_display(base_file))
-    source.record(base, _display(base_file))
-    source.record(overlay, _display(env_file))
-    merged = deep_merge(base, overlay)
-    settings = Builder(source).build_all(Settings, merged)
-    lake_root = _resolve_path(settings.lake_root, folder.parent)
-    checkpoint_root = (
-        _resolve_path(settings.checkpoint_root, folder.parent) if settings.checkpoint_root else None
-    )
-    for key, value in settings.spark.conf.items():
-        if "\n" in value:
-            raise ConfigError("values must be one line", file=source.file_for("spark"), key=key)
-    return dataclasses.replace(
-        settings,
-        lake_root=lake_root,
-        checkpoint_root=checkpoint_root,
-        env=name,
-        conf_dir=str(folder),
-    )
-
-
-def load_pipeline(
-    name: str, settings: Settings, environ: Mapping[str, str] | None = None
-) -> Pipeline:
-    """Load and check ``pipelines/<name>.yaml`` of the settings' config folder."""
-    environ = os.environ if environ is None else environ
-    folder = Path(settings.conf_dir)
-    if not IDENTIFIER.fullmatch(name or ""):
-        raise ConfigError(f"invalid pipeline name {name!r} (letters, digits and _ only)")
-    path = folder / "pipelines" / f"{name}.yaml"
-    if not path.is_file():
-        known = list_pipelines(folder)
-        raise ConfigError(
-            f"unknown pipeline {name!r}{did_you_mean(name, known)} "
-            f"(pipelines in {folder}: {', '.join(known) or 'none'})"
-        )
-    display = _display(path)
-    data = read_yaml(path, environ, display=display)
-    builder = Builder(KeySources(display))
-    pipeline = builder.build_all(Pipeline, data)
-    problems = []
-    if pipeline.name != name:
-        problems.append(builder.fail("name", f"is {pipeline.name!r} but the file is {name}.yaml"))
-    problems += pipeline_problems(pipeline, builder.fail)
-    if problems:
-        raise ConfigProblems(problems)
-    kafka = pipeline.source.kafka
-    if kafka is not None and kafka.bootstrap_servers is None:
-        kafka = dataclasses.replace(kafka, bootstrap_servers=settings.kafka.bootstrap_servers)
-        pipeline = dataclasses.replace(
-            pipeline, source=dataclasses.replace(pipeline.source, kafka=kafka)
-        )
-    return pipeline
-
-
-def load_config(
-    pipeline: str | None = None,
-    *,
-    env: str | None = None,
-    conf_dir: str | os.PathLike[str] | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> Config:
-    """Load the environment settings and, if named, one pipeline. Raises ConfigError."""
-    settings = load_settings(env, conf_dir, environ)
-    loaded = load_pipeline(pipeline, settings, environ) if pipeline is not None else None
-    return Config(settings=settings, pipeline=loaded)
-
-
-def _display(path: Path) -> str:
-    """A path as it is best shown in messages: relative to the cwd when below it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def _resolve_path(value: str, base: Path) -> str:
-    """Absolute local paths and URIs stay; relative paths are relative to the project."""
-    if "://" in value or value.startswith("file:"):
-        return value
-    path = Path(value).expanduser()
-    return str(path if path.is_absolute() else (base / path).resolve())

@@ -13,14 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lakehouse.config.model import (
-    Settings,
+from lakehouse.config.loader import (
     list_envs,
     list_pipelines,
     load_pipeline,
     load_settings,
     resolve_conf_dir,
 )
+from lakehouse.config.model import Settings
 from lakehouse.config.typed import noting_unset_variables
 from lakehouse.core.errors import ConfigError, ConfigProblems
 

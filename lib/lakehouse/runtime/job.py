@@ -30,7 +30,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
 
-from lakehouse.config.model import Config, Pipeline, Settings, load_config
+from lakehouse.config import Config, Pipeline, Settings, load_config
 from lakehouse.core.errors import (
     ConfigError,
     ExitCode,
