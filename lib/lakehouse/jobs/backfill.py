@@ -91,31 +91,8 @@ def run(ctx: JobContext) -> Outcome:
     pipeline = ctx.pipeline
     args = ctx.args
     settings = pipeline.backfill
-    max_days = args.max_days
     fingerprint = pipeline.fingerprint()
-    kind = source_kind(pipeline, args.source)
-    if args.catchup:
-        span = loaded_span(ctx.ledger, pipeline.name)
-        lookback = 1 if args.lookback is None else args.lookback
-        loaded = loaded_dates(ctx.ledger, pipeline.name, fingerprint, kind) if span else {}
-        dates, again = catchup_range(span, set(loaded), args.until, lookback, max_days)
-    else:
-        dates, again = date_range(args.start, args.end, max_days), set()
-        loaded = loaded_dates(ctx.ledger, pipeline.name, fingerprint, kind)
-    # a date is loaded only for the source state it was loaded from
-    changed = (
-        set()
-        if args.force
-        else changed_dates(ctx.spark, ctx.settings, pipeline, loaded, dates, kind)
-    )
-    steps = plan(
-        dates,
-        loaded,
-        force=args.force,
-        again=again,
-        changed=changed,
-        only_changed=args.changed_only,
-    )
+    steps = _plan_steps(ctx, fingerprint)
     to_run = [s.day for s in steps if s.run]
     skipped = len(steps) - len(to_run)
     parallel = args.parallel or settings.parallel
@@ -162,30 +139,15 @@ def run(ctx: JobContext) -> Outcome:
     finally:
         progress.close()
     print(summary_table(steps, results), flush=True)
-    code = worst_exit_code(r.exit_code for r in results if r.status != "not_run")
-    failed = [r for r in results if r.status == "failed"]
-    not_run = [r for r in results if r.status == "not_run"]
-    if runner.interrupted:  # stopped by a signal: what is done stays, the rest is for a re-run
-        code = int(ExitCode.TRANSIENT) if code in (0, ExitCode.TRANSIENT) else code
-    elif not_run and code == 0:
-        code = 1
+    code, message = _verdict(results, runner.interrupted)
     elapsed = time.monotonic() - began
+    failed = sum(r.status == "failed" for r in results)
+    not_run = sum(r.status == "not_run" for r in results)
     print(
         f"{JOB} {pipeline.name}: {sum(r.status == 'done' for r in results)} done, "
-        f"{len(failed)} failed, {len(not_run)} not run, {skipped} skipped; {elapsed:.1f}s",
+        f"{failed} failed, {not_run} not run, {skipped} skipped; {elapsed:.1f}s",
         flush=True,
     )
-    message = None
-    if runner.interrupted:
-        message = (
-            f"interrupted by {runner.interrupted}: {len(failed)} date(s) stopped or failed, "
-            f"{len(not_run)} not started; run the same command again to resume"
-        )
-    elif failed:
-        first = failed[0]
-        message = f"{len(failed)} date(s) failed; first {first.day}: {first.error}"
-    elif not_run:
-        message = f"{len(not_run)} date(s) not run (--fail-fast)"
     return Outcome(
         status="success" if code == 0 else "failed",
         exit_code=code,
@@ -195,6 +157,59 @@ def run(ctx: JobContext) -> Outcome:
         ),
         details={**base, "results": [_result_row(r) for r in results]},
     )
+
+
+def _plan_steps(ctx: JobContext, fingerprint: str) -> list[DatePlan]:
+    """The dates asked for (a range, or ``--catchup`` from the ledger) and, for each,
+    whether it runs and why: loaded dates for the source state they were loaded
+    from, changed ones, ``--force``."""
+    pipeline, args = ctx.pipeline, ctx.args
+    kind = source_kind(pipeline, args.source)
+    if args.catchup:
+        span = loaded_span(ctx.ledger, pipeline.name)
+        lookback = 1 if args.lookback is None else args.lookback
+        loaded = loaded_dates(ctx.ledger, pipeline.name, fingerprint, kind) if span else {}
+        dates, again = catchup_range(span, set(loaded), args.until, lookback, args.max_days)
+    else:
+        dates, again = date_range(args.start, args.end, args.max_days), set()
+        loaded = loaded_dates(ctx.ledger, pipeline.name, fingerprint, kind)
+    # a date is loaded only for the source state it was loaded from
+    changed = (
+        set()
+        if args.force
+        else changed_dates(ctx.spark, ctx.settings, pipeline, loaded, dates, kind)
+    )
+    return plan(
+        dates,
+        loaded,
+        force=args.force,
+        again=again,
+        changed=changed,
+        only_changed=args.changed_only,
+    )
+
+
+def _verdict(results: list[DateResult], interrupted: str | None) -> tuple[int, str | None]:
+    """The run's exit code and one-line message from its dates' results."""
+    code = worst_exit_code(r.exit_code for r in results if r.status != "not_run")
+    failed = [r for r in results if r.status == "failed"]
+    not_run = [r for r in results if r.status == "not_run"]
+    if interrupted:  # stopped by a signal: what is done stays, the rest is for a re-run
+        code = int(ExitCode.TRANSIENT) if code in (0, ExitCode.TRANSIENT) else code
+    elif not_run and code == 0:
+        code = 1
+    message = None
+    if interrupted:
+        message = (
+            f"interrupted by {interrupted}: {len(failed)} date(s) stopped or failed, "
+            f"{len(not_run)} not started; run the same command again to resume"
+        )
+    elif failed:
+        first = failed[0]
+        message = f"{len(failed)} date(s) failed; first {first.day}: {first.error}"
+    elif not_run:
+        message = f"{len(not_run)} date(s) not run (--fail-fast)"
+    return code, message
 
 
 def _plan_row(step: DatePlan) -> dict:

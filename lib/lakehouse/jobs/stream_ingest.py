@@ -122,25 +122,6 @@ def run(ctx: JobContext) -> Outcome:
             .start()
         )
 
-    def record_quality() -> dict | None:
-        """This run's rule results to ``_ops/quality``; their summary for the ledger."""
-        quality = sink.quality_report()
-        if quality is None or not quality.results:
-            return None
-        write_results(
-            ctx.spark,
-            ctx.settings.quality_path,
-            result_rows(
-                quality,
-                run_id=ctx.record.run_id,
-                job=JOB,
-                pipeline=pipeline.name,
-                logical_date=None,
-                checked_at=datetime.now(timezone.utc),
-            ),
-        )
-        return quality.summary()
-
     # SIGTERM/SIGINT: the running micro-batch finishes, then the query stops
     with ctx.stop.without_cancelling() as stop:
         try:
@@ -154,24 +135,16 @@ def run(ctx: JobContext) -> Outcome:
                 preflight=kafka_preflight(ctx.spark, kafka),
             ).run()
         except QualityGateError:
-            record_quality()  # the failing batch's results are kept too
+            _record_quality(ctx, sink)  # the failing batch's results are kept too
             raise
 
     checkpoint = opened[0] if opened else None
     totals = sink.totals()
-    summary = record_quality()
+    summary = _record_quality(ctx, sink)
     if summary is not None:
         totals["quality"] = summary
     elapsed = time.monotonic() - started
-    reasons = ", ".join(f"{k} {v}" for k, v in sorted(totals["quarantined_by_reason"].items()))
-    print(
-        f"stream_ingest {pipeline.name}: {totals['batches']} batch(es), "
-        f"{totals['input_rows']} events in -> {totals['bronze_inserted']} new in bronze, "
-        f"{totals['duplicates']} duplicates dropped, {totals['quarantined']} quarantined"
-        f"{f' ({reasons})' if reasons else ''}, {totals['late']} late; "
-        f"{elapsed:.1f}s ({result.status}{', ' + stop.reason if stop.reason else ''})",
-        flush=True,
-    )
+    print(_summary_line(pipeline.name, totals, elapsed, result.status, stop.reason), flush=True)
     return Outcome(
         rows_in=totals["input_rows"],
         rows_out=totals["bronze_inserted"],
@@ -189,6 +162,38 @@ def run(ctx: JobContext) -> Outcome:
             "checkpoint_start": checkpoint.start if checkpoint and checkpoint.created else None,
             "batch_metrics": sink.batch_details(),
         },
+    )
+
+
+def _record_quality(ctx: JobContext, sink: BronzeSink) -> dict | None:
+    """This run's rule results to ``_ops/quality``; their summary for the ledger."""
+    quality = sink.quality_report()
+    if quality is None or not quality.results:
+        return None
+    write_results(
+        ctx.spark,
+        ctx.settings.quality_path,
+        result_rows(
+            quality,
+            run_id=ctx.record.run_id,
+            job=JOB,
+            pipeline=ctx.pipeline.name,
+            logical_date=None,
+            checked_at=datetime.now(timezone.utc),
+        ),
+    )
+    return quality.summary()
+
+
+def _summary_line(name: str, totals: dict, elapsed: float, status: str, signal: str | None) -> str:
+    """The run's one human line (the JSON record follows it)."""
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(totals["quarantined_by_reason"].items()))
+    return (
+        f"stream_ingest {name}: {totals['batches']} batch(es), "
+        f"{totals['input_rows']} events in -> {totals['bronze_inserted']} new in bronze, "
+        f"{totals['duplicates']} duplicates dropped, {totals['quarantined']} quarantined"
+        f"{f' ({reasons})' if reasons else ''}, {totals['late']} late; "
+        f"{elapsed:.1f}s ({status}{', ' + signal if signal else ''})"
     )
 
 

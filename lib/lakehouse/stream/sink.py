@@ -90,6 +90,16 @@ class BatchMetrics:
         )
 
 
+@dataclass
+class _Tally:
+    """A micro-batch's one aggregation, read: its rows per outcome and what they add up to."""
+
+    stats: list[Any]  # rows of (outcome, topic, partition, day) with counts and rule totals
+    kept_rows: int = 0  # rows of the `kept` branch (after the dedup)
+    kept_days: set[Any] = field(default_factory=set)
+    valid: int = 0  # valid, on-time rows of the `seen` branch
+
+
 class SinkGate:
     """Which micro-batches may still write: open until a stop or the batch limit closes it."""
 
@@ -340,13 +350,50 @@ class BronzeBatchWriter:
         ``duplicates`` is what is left of the valid on-time events: those
         minus the new bronze rows minus the events rules quarantined or dropped.
         """
+        metrics = BatchMetrics(batch_id=batch_id)
+        tally = self._tally(df, is_seen, metrics)
+        checked, uniques, report = self._judge(df, tally, metrics)
+        moved = checked.rows_quarantined + uniques.rows_quarantined
+        metrics.late = metrics.by_reason.get(LATE, 0)
+        if not self.quarantine_late:
+            metrics.by_reason.pop(LATE, None)
+        admitted = tally.valid - checked.rows_quarantined - checked.rows_dropped
+        if admitted < tally.kept_rows:  # cannot happen while Spark's late rule is the one we mirror
+            log.warning(
+                "batch %d: %d rows kept but only %d valid, on time and passing the row rules; "
+                "late accounting is off",
+                batch_id,
+                tally.kept_rows,
+                admitted,
+            )
+        if tally.kept_rows:
+            if self.on_first_write is not None:
+                self.on_first_write()
+                self.on_first_write = None
+            publish = ~is_seen
+            if self.unique:
+                publish = publish & ~F.col(self.unique.MOVE) & ~F.col(self.unique.DROP)
+            clock = time.monotonic()
+            p = self.pipeline
+            rows = df.filter(publish).transform(bronze_projection, p.columns, p.partition_by)
+            to_publish = tally.kept_rows - uniques.rows_quarantined - uniques.rows_dropped
+            metrics.bronze_inserted = self._write_bronze(
+                rows, batch_id, tally.kept_days, metrics.offsets, to_publish
+            )
+            metrics.phases_s["bronze_write"] = round(time.monotonic() - clock, 3)
+        metrics.duplicates = tally.valid - metrics.bronze_inserted - moved - metrics.quality_dropped
+        self._quarantine(df, is_seen, metrics, checked, uniques)
+        return metrics, report
+
+    def _tally(self, df: DataFrame, is_seen: Any, metrics: BatchMetrics) -> _Tally:
+        """Step 1: one aggregation of the batch: rows per outcome, topic partition and
+        day (offsets, counts per reason) and every rule's totals."""
         p = self.pipeline
         # valid on-time rows of `seen` that are not kept either broke a row rule (the plan
         # kept them out) or were duplicates within the watermark
         outcome = F.when(~is_seen, F.lit(KEPT)).otherwise(F.coalesce(F.col(REASON), F.lit("valid")))
         clock = time.monotonic()
-        judged = [rules for rules in (self.checks, self.unique) if rules]
-        quality_aggs = [agg for rules in judged for agg in rules.aggregations()]
+        quality_aggs = [agg for rules in self._judged for agg in rules.aggregations()]
         stats = (
             df.groupBy(outcome.alias("outcome"), "kafka_topic", "kafka_partition", p.partition_by)
             .agg(
@@ -357,107 +404,103 @@ class BronzeBatchWriter:
             )
             .collect()
         )
-        metrics = BatchMetrics(batch_id=batch_id)
         metrics.phases_s["read_parse_dedup"] = round(time.monotonic() - clock, 3)
-        kept_rows = 0
-        kept_days: set[Any] = set()
-        valid = 0
+        tally = _Tally(stats=stats)
         for row in stats:
             if row.outcome == KEPT:
-                kept_rows += row.n
-                kept_days.add(row[p.partition_by])
+                tally.kept_rows += row.n
+                tally.kept_days.add(row[p.partition_by])
                 continue
             metrics.input_rows += row.n
             key = f"{row.kafka_topic}[{row.kafka_partition}]"
             lo, hi = metrics.offsets.get(key, [row.lo, row.hi])
             metrics.offsets[key] = [min(lo, row.lo), max(hi, row.hi)]
             if row.outcome == "valid":
-                valid += row.n
+                tally.valid += row.n
             else:
                 metrics.by_reason[row.outcome] = metrics.by_reason.get(row.outcome, 0) + row.n
-        publish = ~is_seen
+        return tally
+
+    @property
+    def _judged(self) -> list[RuleSet]:
+        return [rules for rules in (self.checks, self.unique) if rules]
+
+    def _judge(
+        self, df: DataFrame, tally: _Tally, metrics: BatchMetrics
+    ) -> tuple[QualityReport, QualityReport, QualityReport | None]:
+        """Step 2: the rule reports from the tally's totals; a ``fail`` rule raises
+        :class:`BatchGateError` here, before anything is written.
+
+        Returns the report of the row checks (over ``seen`` rows, before the
+        dedup), that of ``unique`` (over ``kept`` rows, after it) and the
+        batch's combined report (None without rules).
+        """
         reports: dict[str, QualityReport] = {}
-        for rules in judged:
+        stats = tally.stats
+        for rules in self._judged:
             prefix = f"{rules.prefix}_"
             names = [c for c in stats[0].asDict() if c.startswith(prefix)] if stats else []
             totals = {n: sum(int(row[n] or 0) for row in stats) for n in names}
             reports[rules.prefix] = rules.report_from_totals(df, totals)
-        checked = reports.get(self.checks.prefix, QualityReport())  # seen rows, before the dedup
-        uniques = reports.get(self.unique.prefix, QualityReport())  # kept rows, after it
+        checked = reports.get(self.checks.prefix, QualityReport())
+        uniques = reports.get(self.unique.prefix, QualityReport())
+        if not reports:
+            return checked, uniques, None
+        report = self._batch_report(list(reports.values()), tally.valid)
+        if report.gate_failed:
+            raise BatchGateError(f"micro-batch {metrics.batch_id}: {report.message()}", report)
+        metrics.quality_dropped = report.rows_dropped
         moved = checked.rows_quarantined + uniques.rows_quarantined
-        report = None  # counted once the batch is written
-        if reports:
-            report = self._batch_report(list(reports.values()), valid)
-            if report.gate_failed:
-                raise BatchGateError(f"micro-batch {batch_id}: {report.message()}", report)
-            metrics.quality_dropped = report.rows_dropped
-            if moved:
-                metrics.by_reason[QUALITY_REASON] = moved
-        if self.unique:
-            publish = publish & ~F.col(self.unique.MOVE) & ~F.col(self.unique.DROP)
-        metrics.late = metrics.by_reason.get(LATE, 0)
-        if not self.quarantine_late:
-            metrics.by_reason.pop(LATE, None)
-        admitted = valid - checked.rows_quarantined - checked.rows_dropped
-        if admitted < kept_rows:  # cannot happen while Spark's late rule is the one we mirror
-            log.warning(
-                "batch %d: %d rows kept but only %d valid, on time and passing the row rules; "
-                "late accounting is off",
-                batch_id,
-                kept_rows,
-                admitted,
-            )
+        if moved:
+            metrics.by_reason[QUALITY_REASON] = moved
+        return checked, uniques, report
 
-        if self.on_first_write is not None and kept_rows:
-            self.on_first_write()
-            self.on_first_write = None
-        clock = time.monotonic()
-        if kept_rows:
-            rows = df.filter(publish).transform(bronze_projection, p.columns, p.partition_by)
-            to_publish = kept_rows - uniques.rows_quarantined - uniques.rows_dropped
-            metrics.bronze_inserted = self._write_bronze(
-                rows, batch_id, kept_days, metrics.offsets, to_publish
-            )
-            metrics.phases_s["bronze_write"] = round(time.monotonic() - clock, 3)
-        metrics.duplicates = valid - metrics.bronze_inserted - moved - metrics.quality_dropped
-
+    def _quarantine(
+        self,
+        df: DataFrame,
+        is_seen: Any,
+        metrics: BatchMetrics,
+        checked: QualityReport,
+        uniques: QualityReport,
+    ) -> None:
+        """Step 4: the refused rows into the quarantine, once per Kafka offset: those
+        the parse refused, the late ones (when quarantined) and those a rule moved."""
+        moved = checked.rows_quarantined + uniques.rows_quarantined
         reasons = [r for r in metrics.by_reason if r != QUALITY_REASON]
-        if reasons or moved:
-            clock = time.monotonic()
-            rejected = df.filter(is_seen & F.col(REASON).isin(reasons)).transform(
-                quarantine_projection, self.run_id
+        if not (reasons or moved):
+            return
+        clock = time.monotonic()
+        rejected = df.filter(is_seen & F.col(REASON).isin(reasons)).transform(
+            quarantine_projection, self.run_id
+        )
+        if checked.rows_quarantined:  # events a row rule refused: their Kafka text
+            broke = df.filter(is_seen & F.col(self.checks.MOVE)).select(
+                *KAFKA_COLUMNS,
+                RAW_KEY,
+                RAW_VALUE,
+                F.lit(QUALITY_REASON).alias(REASON),
+                self._rules_detail(self.checks),
+                INGESTED_AT,
             )
-            if checked.rows_quarantined:  # events a row rule refused: their Kafka text
-                broke = df.filter(is_seen & F.col(self.checks.MOVE)).select(
-                    *KAFKA_COLUMNS,
-                    RAW_KEY,
-                    RAW_VALUE,
-                    F.lit(QUALITY_REASON).alias(REASON),
-                    self._rules_detail(self.checks),
-                    INGESTED_AT,
-                )
-                rejected = rejected.unionByName(broke.transform(quarantine_projection, self.run_id))
-            if uniques.rows_quarantined:  # kept rows `unique` refused: the parsed event as JSON
-                broke = df.filter(~is_seen & F.col(self.unique.MOVE)).select(
-                    *KAFKA_COLUMNS,
-                    F.lit(None).cast("string").alias(RAW_KEY),
-                    F.to_json(F.struct(*[F.col(c.name) for c in p.columns])).alias(RAW_VALUE),
-                    F.lit(QUALITY_REASON).alias(REASON),
-                    self._rules_detail(self.unique),
-                    INGESTED_AT,
-                )
-                rejected = rejected.unionByName(broke.transform(quarantine_projection, self.run_id))
-            if moved:
-                rejected = rejected.dropDuplicates(list(KAFKA_COLUMNS[:3]))
-            merged = insert_if_absent(
-                self.spark,
-                self.quarantine_path,
-                rejected,
-                list(KAFKA_COLUMNS[:3]),
+            rejected = rejected.unionByName(broke.transform(quarantine_projection, self.run_id))
+        if uniques.rows_quarantined:  # kept rows `unique` refused: the parsed event as JSON
+            broke = df.filter(~is_seen & F.col(self.unique.MOVE)).select(
+                *KAFKA_COLUMNS,
+                F.lit(None).cast("string").alias(RAW_KEY),
+                F.to_json(F.struct(*[F.col(c.name) for c in self.pipeline.columns])).alias(
+                    RAW_VALUE
+                ),
+                F.lit(QUALITY_REASON).alias(REASON),
+                self._rules_detail(self.unique),
+                INGESTED_AT,
             )
-            metrics.quarantined = merged.inserted
-            metrics.phases_s["quarantine_merge"] = round(time.monotonic() - clock, 3)
-        return metrics, report
+            rejected = rejected.unionByName(broke.transform(quarantine_projection, self.run_id))
+        keys = list(KAFKA_COLUMNS[:3])
+        if moved:
+            rejected = rejected.dropDuplicates(keys)
+        merged = insert_if_absent(self.spark, self.quarantine_path, rejected, keys)
+        metrics.quarantined = merged.inserted
+        metrics.phases_s["quarantine_merge"] = round(time.monotonic() - clock, 3)
 
     @staticmethod
     def _rules_detail(rules: RuleSet) -> Any:
