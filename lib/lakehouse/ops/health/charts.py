@@ -12,7 +12,7 @@ says "no data".
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -213,6 +213,85 @@ def time_window(report: Mapping[str, Any]) -> tuple[float, float] | None:
     return end - days * _DAY, end
 
 
+def _duration_panel(
+    top: float,
+    job_name: str,
+    points: list[tuple[float, float, Mapping[str, Any]]],
+    unplotted: int,
+    sla: float | None,
+    *,
+    ticks: list[tuple[float, str]],
+    x_of: Callable[[float], float],
+) -> list[str]:
+    """One job's panel of the duration chart: its grid, SLA line and runs."""
+    out: list[str] = []
+    y0 = top + _PANEL_HEAD
+    y1 = y0 + _PANEL_PLOT
+    if job_name:
+        note = f"{len(points)} runs"
+        if unplotted:
+            note += f" ({unplotted} more without start time or duration, not drawn)"
+        if sla is not None:
+            note += f" · SLA ≤ {format_duration(sla)}"
+        out.append(
+            f'<text class="label" x="{_LEFT}" y="{_f(top + 14)}">{esc(job_name)}'
+            f'<tspan class="muted" dx="8">{esc(note)}</tspan></text>'
+        )
+    vmax = max([p[1] for p in points] + ([sla] if sla is not None else []), default=0.0)
+    top_value, step = _nice_duration_max(vmax)
+
+    def y_of(v: float) -> float:
+        return y1 - v / top_value * _PANEL_PLOT
+
+    tick = 0.0
+    while tick <= top_value + 1e-9:
+        y = y_of(tick)
+        out.append(_hline(_LEFT, _LEFT + _PLOT_W, y))
+        if points or sla is not None:
+            out.append(_text(_LEFT - 6, y + 4, format_duration(tick), "tick", "end"))
+        tick += step
+    for t, _label in ticks:
+        out.append(_vline(x_of(t), y0, y1))
+    out.append(_frame(_LEFT, y0, _PLOT_W, _PANEL_PLOT))
+    if sla is not None:
+        y = y_of(sla)
+        out.append(
+            f'<line class="sla" x1="{_LEFT}" x2="{_LEFT + _PLOT_W}" y1="{_f(y)}"'
+            f' y2="{_f(y)}" stroke="{COLOURS["error"]}" stroke-width="1.5"'
+            f' stroke-dasharray="5 3"><title>{esc(job_name)}: SLA maximum duration '
+            f"{esc(format_duration(sla))} ({esc(fmt_num(sla))} s)</title></line>"
+        )
+        out.append(
+            _text(_LEFT + _PLOT_W - 4, y - 4, f"SLA {format_duration(sla)}", "sla-label", "end")
+        )
+    if not points:
+        out.append(_no_data(_LEFT + _PLOT_W / 2, y0 + _PANEL_PLOT / 2 + 4))
+        return out
+    if len(points) > 1:
+        coords = " ".join(f"{_f(x_of(t))},{_f(y_of(v))}" for t, v, _ in points)
+        out.append(
+            f'<polyline class="trend" points="{coords}" fill="none" stroke="{_AXIS}"'
+            ' stroke-width="1"/>'
+        )
+    radius = 4.5 if len(points) <= 40 else 3.0
+    for t, v, run in points:
+        kind = _run_kind(run)
+        tip = (
+            f"{job_name} · started {fmt_ts(run.get('started_at'))} · "
+            f"{format_duration(v)} ({fmt_num(run.get('duration_s'))} s) · "
+            f"status {run.get('status') or '—'} · "
+            f"SLA {_RUN_KINDS[kind][0] if kind in ('met', 'missed') else 'n/a'} · "
+            f"logical date {run.get('logical_date') or '—'} · "
+            f"rows out {fmt_num(run.get('rows_out'))} · run {run.get('run_id') or '—'}"
+        )
+        out.append(
+            f'<circle class="point {kind}" cx="{_f(x_of(t))}" cy="{_f(y_of(v))}"'
+            f' r="{radius}" fill="{_RUN_KINDS[kind][1]}" stroke="#fff" stroke-width="1">'
+            f"<title>{esc(tip)}</title></circle>"
+        )
+    return out
+
+
 def _duration_chart(
     name: str,
     jobs: list[Mapping[str, Any]],
@@ -278,72 +357,9 @@ def _duration_chart(
 
     if not series:
         series = [("", [], 0, None)]
-    for i, (job_name, points, unplotted, sla) in enumerate(series):
+    for i, panel in enumerate(series):
         top = _LEGEND_H + i * (_PANEL_HEAD + _PANEL_PLOT + _PANEL_GAP)
-        y0 = top + _PANEL_HEAD
-        y1 = y0 + _PANEL_PLOT
-        if job_name:
-            note = f"{len(points)} runs"
-            if unplotted:
-                note += f" ({unplotted} more without start time or duration, not drawn)"
-            if sla is not None:
-                note += f" · SLA ≤ {format_duration(sla)}"
-            out.append(
-                f'<text class="label" x="{_LEFT}" y="{_f(top + 14)}">{esc(job_name)}'
-                f'<tspan class="muted" dx="8">{esc(note)}</tspan></text>'
-            )
-        vmax = max([p[1] for p in points] + ([sla] if sla is not None else []), default=0.0)
-        top_value, step = _nice_duration_max(vmax)
-
-        def y_of(v: float, y1: float = y1, top_value: float = top_value) -> float:
-            return y1 - v / top_value * _PANEL_PLOT
-
-        tick = 0.0
-        while tick <= top_value + 1e-9:
-            y = y_of(tick)
-            out.append(_hline(_LEFT, _LEFT + _PLOT_W, y))
-            if points or sla is not None:
-                out.append(_text(_LEFT - 6, y + 4, format_duration(tick), "tick", "end"))
-            tick += step
-        for t, _label in ticks:
-            out.append(_vline(x_of(t), y0, y1))
-        out.append(_frame(_LEFT, y0, _PLOT_W, _PANEL_PLOT))
-        if sla is not None:
-            y = y_of(sla)
-            out.append(
-                f'<line class="sla" x1="{_LEFT}" x2="{_LEFT + _PLOT_W}" y1="{_f(y)}"'
-                f' y2="{_f(y)}" stroke="{COLOURS["error"]}" stroke-width="1.5"'
-                f' stroke-dasharray="5 3"><title>{esc(job_name)}: SLA maximum duration '
-                f"{esc(format_duration(sla))} ({esc(fmt_num(sla))} s)</title></line>"
-            )
-            out.append(
-                _text(_LEFT + _PLOT_W - 4, y - 4, f"SLA {format_duration(sla)}", "sla-label", "end")
-            )
-        if not points:
-            out.append(_no_data(_LEFT + _PLOT_W / 2, y0 + _PANEL_PLOT / 2 + 4))
-            continue
-        if len(points) > 1:
-            coords = " ".join(f"{_f(x_of(t))},{_f(y_of(v))}" for t, v, _ in points)
-            out.append(
-                f'<polyline class="trend" points="{coords}" fill="none" stroke="{_AXIS}"'
-                ' stroke-width="1"/>'
-            )
-        radius = 4.5 if len(points) <= 40 else 3.0
-        for t, v, run in points:
-            kind = _run_kind(run)
-            tip = (
-                f"{job_name} · started {fmt_ts(run.get('started_at'))} · "
-                f"{format_duration(v)} ({fmt_num(run.get('duration_s'))} s) · "
-                f"status {run.get('status') or '—'} · "
-                f"SLA {_RUN_KINDS[kind][0] if kind in ('met', 'missed') else 'n/a'} · "
-                f"logical date {run.get('logical_date') or '—'} · "
-                f"rows out {fmt_num(run.get('rows_out'))} · run {run.get('run_id') or '—'}"
-            )
-            out.append(
-                f'<circle class="point {kind}" cx="{_f(x_of(t))}" cy="{_f(y_of(v))}"'
-                f' r="{radius}" fill="{_RUN_KINDS[kind][1]}" stroke="#fff" stroke-width="1">'
-                f"<title>{esc(tip)}</title></circle>"
-            )
+        out.extend(_duration_panel(top, *panel, ticks=ticks, x_of=x_of))
     # x axis labels under the last panel
     base = height - _XAXIS_H + 16
     for t, label in ticks:
@@ -374,6 +390,93 @@ def _unit_exact(value: Any, unit: Any) -> str:
     return f"{exact} ({format_duration(value)})" if unit == "s" else exact
 
 
+def _freshness_row(
+    top: float, table: Mapping[str, Any], track_x: float, track_w: float
+) -> list[str]:
+    """One table's row of the freshness chart: name, value, bar, thresholds."""
+    out: list[str] = []
+    table_name = str(table.get("table") or "?")
+    clock = table.get("clock")
+    unit = table.get("unit")
+    level = level_name(table.get("level"))
+    colour = COLOURS[level]
+    value = num(table.get("value"))
+    warn = num(table.get("warn_after"))
+    error = num(table.get("error_after"))
+    thresholds = [v for v in (warn, error) if v is not None and v > 0]
+    limit = 2 * max(thresholds) if thresholds else None
+    overflow = value is not None and limit is not None and value > limit
+    if overflow:
+        scale = limit
+    else:
+        scale = max([v for v in (value, warn, error) if v is not None and v > 0], default=0)
+        scale = scale * 1.15 if scale > 0 else 1.0
+
+    def x_of(v: float) -> float:
+        return track_x + min(max(v, 0.0), scale) / scale * track_w
+
+    value_text = _unit_value(table.get("value"), unit)
+    out.append(
+        f'<text class="label" x="{_f(track_x)}" y="{_f(top + 14)}">'
+        f"{esc(_truncate(table_name, 52))}"
+        f'<tspan class="muted" dx="8">{esc(clock or "")}</tspan></text>'
+    )
+    out.append(
+        f'<text class="value {level}" x="{_f(track_x + track_w)}" y="{_f(top + 14)}"'
+        f' text-anchor="end" fill="{colour}">{esc(value_text)}'
+        f'<tspan class="muted" dx="6">{esc(level)}</tspan></text>'
+    )
+    bar_y, bar_h = top + 21, 14.0
+    out.append(
+        f'<rect class="track" x="{_f(track_x)}" y="{_f(bar_y)}" width="{_f(track_w)}"'
+        f' height="{_f(bar_h)}" rx="3" fill="#f0f3f6"/>'
+    )
+    width = x_of(value) - track_x if value is not None else 0.0
+    tip = (
+        f"{table_name} ({clock or 'clock ?'}): {_unit_exact(table.get('value'), unit)}; "
+        f"warn after {_unit_exact(table.get('warn_after'), unit)}, "
+        f"error after {_unit_exact(table.get('error_after'), unit)}; level {level}"
+    )
+    if table.get("observed"):
+        tip += f"; observed {fmt_ts(table.get('observed'))}"
+    if table.get("detail"):
+        tip += f"; {table.get('detail')}"
+    bar_class = "bar" + (" overflow" if overflow else "") + (" missing" if value is None else "")
+    out.append(
+        f'<rect class="{bar_class}"'
+        f' x="{_f(track_x)}" y="{_f(bar_y)}" width="{_f(width)}" height="{_f(bar_h)}" rx="3"'
+        f' fill="{colour}"><title>{esc(tip)}</title></rect>'
+    )
+    if overflow:
+        end = track_x + track_w
+        out.append(
+            f'<path d="M{_f(end - 14)},{_f(bar_y - 1)} l5,{_f(bar_h + 2)}'
+            f' M{_f(end - 8)},{_f(bar_y - 1)} l5,{_f(bar_h + 2)}" stroke="#fff"'
+            ' stroke-width="2.5"/>'
+        )
+    for threshold, kind in ((warn, "warn"), (error, "error")):
+        if threshold is None:
+            continue
+        mx = x_of(threshold)
+        out.append(
+            f'<line class="threshold {kind}" x1="{_f(mx)}" x2="{_f(mx)}"'
+            f' y1="{_f(bar_y - 4)}" y2="{_f(bar_y + bar_h + 4)}" stroke="{COLOURS[kind]}"'
+            f' stroke-width="2.5"><title>{kind} after '
+            f"{esc(_unit_exact(threshold, unit))}</title></line>"
+        )
+    sub = [
+        f"{kind} after {_unit_value(threshold, unit)}"
+        for threshold, kind in ((warn, "warn"), (error, "error"))
+        if threshold is not None
+    ] or ["no thresholds set"]
+    if table.get("detail"):
+        sub.append(_truncate(str(table.get("detail")), 60))
+    elif table.get("observed"):
+        sub.append(f"observed {fmt_ts(table.get('observed'))}")
+    out.append(_text(track_x, bar_y + bar_h + 15, " · ".join(sub), "muted small"))
+    return out
+
+
 def _freshness_chart(name: str, tables: list[Mapping[str, Any]], chart_id: str) -> str:
     rows = max(1, len(tables))
     height = _FRESH_TOP + rows * _FRESH_ROW
@@ -402,88 +505,7 @@ def _freshness_chart(name: str, tables: list[Mapping[str, Any]], chart_id: str) 
         out.append(_frame(track_x, _FRESH_TOP + 8, track_w, _FRESH_ROW - 20))
         out.append(_no_data(_W / 2, _FRESH_TOP + _FRESH_ROW / 2 + 2))
     for i, table in enumerate(tables):
-        top = _FRESH_TOP + i * _FRESH_ROW
-        table_name = str(table.get("table") or "?")
-        clock = table.get("clock")
-        unit = table.get("unit")
-        level = level_name(table.get("level"))
-        colour = COLOURS[level]
-        value = num(table.get("value"))
-        warn = num(table.get("warn_after"))
-        error = num(table.get("error_after"))
-        thresholds = [v for v in (warn, error) if v is not None and v > 0]
-        limit = 2 * max(thresholds) if thresholds else None
-        overflow = value is not None and limit is not None and value > limit
-        if overflow:
-            scale = limit
-        else:
-            scale = max([v for v in (value, warn, error) if v is not None and v > 0], default=0)
-            scale = scale * 1.15 if scale > 0 else 1.0
-
-        def x_of(v: float, scale: float = scale) -> float:
-            return track_x + min(max(v, 0.0), scale) / scale * track_w
-
-        value_text = _unit_value(table.get("value"), unit)
-        out.append(
-            f'<text class="label" x="{_f(track_x)}" y="{_f(top + 14)}">'
-            f"{esc(_truncate(table_name, 52))}"
-            f'<tspan class="muted" dx="8">{esc(clock or "")}</tspan></text>'
-        )
-        out.append(
-            f'<text class="value {level}" x="{_f(track_x + track_w)}" y="{_f(top + 14)}"'
-            f' text-anchor="end" fill="{colour}">{esc(value_text)}'
-            f'<tspan class="muted" dx="6">{esc(level)}</tspan></text>'
-        )
-        bar_y, bar_h = top + 21, 14.0
-        out.append(
-            f'<rect class="track" x="{_f(track_x)}" y="{_f(bar_y)}" width="{_f(track_w)}"'
-            f' height="{_f(bar_h)}" rx="3" fill="#f0f3f6"/>'
-        )
-        width = x_of(value) - track_x if value is not None else 0.0
-        tip = (
-            f"{table_name} ({clock or 'clock ?'}): {_unit_exact(table.get('value'), unit)}; "
-            f"warn after {_unit_exact(table.get('warn_after'), unit)}, "
-            f"error after {_unit_exact(table.get('error_after'), unit)}; level {level}"
-        )
-        if table.get("observed"):
-            tip += f"; observed {fmt_ts(table.get('observed'))}"
-        if table.get("detail"):
-            tip += f"; {table.get('detail')}"
-        bar_class = (
-            "bar" + (" overflow" if overflow else "") + (" missing" if value is None else "")
-        )
-        out.append(
-            f'<rect class="{bar_class}"'
-            f' x="{_f(track_x)}" y="{_f(bar_y)}" width="{_f(width)}" height="{_f(bar_h)}" rx="3"'
-            f' fill="{colour}"><title>{esc(tip)}</title></rect>'
-        )
-        if overflow:
-            end = track_x + track_w
-            out.append(
-                f'<path d="M{_f(end - 14)},{_f(bar_y - 1)} l5,{_f(bar_h + 2)}'
-                f' M{_f(end - 8)},{_f(bar_y - 1)} l5,{_f(bar_h + 2)}" stroke="#fff"'
-                ' stroke-width="2.5"/>'
-            )
-        for threshold, kind in ((warn, "warn"), (error, "error")):
-            if threshold is None:
-                continue
-            mx = x_of(threshold)
-            out.append(
-                f'<line class="threshold {kind}" x1="{_f(mx)}" x2="{_f(mx)}"'
-                f' y1="{_f(bar_y - 4)}" y2="{_f(bar_y + bar_h + 4)}" stroke="{COLOURS[kind]}"'
-                f' stroke-width="2.5"><title>{kind} after '
-                f"{esc(_unit_exact(threshold, unit))}</title></line>"
-            )
-        sub = [
-            f"{kind} after {_unit_value(threshold, unit)}"
-            for threshold, kind in ((warn, "warn"), (error, "error"))
-            if threshold is not None
-        ] or ["no thresholds set"]
-        if table.get("detail"):
-            sub.append(_truncate(str(table.get("detail")), 60))
-        elif table.get("observed"):
-            sub.append(f"observed {fmt_ts(table.get('observed'))}")
-        out.append(_text(track_x, bar_y + bar_h + 15, " · ".join(sub), "muted small"))
+        out.extend(_freshness_row(_FRESH_TOP + i * _FRESH_ROW, table, track_x, track_w))
     out.append("</svg>")
     return "".join(out)
 
