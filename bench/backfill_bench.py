@@ -17,7 +17,7 @@ table of its own lake:
 Rounds alternate after a warm-up; each variant's best round counts.
 Writes bench/results/backfill.json.
 
-Usage: .venv/bin/python bench/backfill_bench.py [--days 30] [--rows 100000] [--rounds 1]
+Usage: .venv-dev/bin/python bench/backfill_bench.py [--days 30] [--rows 100000] [--rounds 1]
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ rows the day already holds and 90% are new, is written:
 Every variant starts from a fresh copy of its table; rounds alternate and
 each variant's best round counts. Writes bench/results/batch_load.json.
 
-Usage: .venv/bin/python bench/batch_load_bench.py [--rows 1000000] [--rounds 2]
+Usage: .venv-dev/bin/python bench/batch_load_bench.py [--rows 1000000] [--rounds 2]
        [--day-rows 20000]
 """
 

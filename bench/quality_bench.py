@@ -15,7 +15,7 @@ as parquet; then, in alternating rounds (best round counts):
 
 Writes bench/results/quality.json.
 
-Usage: .venv/bin/python bench/quality_bench.py [--rows 5000000] [--rounds 3]
+Usage: .venv-dev/bin/python bench/quality_bench.py [--rows 5000000] [--rounds 3]
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ Rounds alternate (plain, ingest, plain, ingest, ...) after a small warm-up,
 and each variant's best round counts. Prints one JSON object and writes it
 to bench/results/stream_ingest.json.
 
-Usage: .venv/bin/python bench/stream_ingest_bench.py [--events 1000000] [--rounds 2]
+Usage: .venv-dev/bin/python bench/stream_ingest_bench.py [--events 1000000] [--rounds 2]
        (needs the broker: scripts/kafka.sh start)
 """
 
