@@ -41,18 +41,13 @@ BOOTSTRAP=127.0.0.1:$PORT
 
 if [ -x "$ROOT/.venv/bin/python" ]; then PY=$ROOT/.venv/bin/python; else PY=python3; fi
 
+# shellcheck source=scripts/service.sh
+source "$ROOT/scripts/service.sh"
+
 die() { echo "kafka.sh: error: $*" >&2; exit 1; }
 
 probe() { # probe [WAIT_SECONDS]: does a broker answer on BOOTSTRAP?
   PYTHONPATH="$ROOT/lib" "$PY" -m lakehouse.stream.probe "$BOOTSTRAP" --wait "${1:-0}"
-}
-
-running_pid() {
-  [ -f "$PIDFILE" ] || return 1
-  local pid
-  pid=$(cat "$PIDFILE")
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "$pid"; return 0; fi
-  return 1
 }
 
 require_jars() {
@@ -150,10 +145,6 @@ print(f"SCRAM-SHA-512=[name={user},iterations={iterations},salt=\"{b64(salt)}\",
 '
 }
 
-port_in_use() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
 cmd_start() {
   if pid=$(running_pid); then
     if probe 0 >/dev/null; then
@@ -217,21 +208,7 @@ while True:
 }
 
 cmd_stop() {
-  local pid
-  if ! pid=$(running_pid); then
-    rm -f "$PIDFILE"
-    echo "kafka: not running"
-    return 0
-  fi
-  echo "kafka: stopping broker (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 60); do
-    kill -0 "$pid" 2>/dev/null || { rm -f "$PIDFILE"; echo "kafka: stopped"; return 0; }
-    sleep 0.5
-  done
-  echo "kafka: broker did not stop within 30s; killing it" >&2
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$PIDFILE"
+  stop_service kafka broker 30
 }
 
 cmd_status() {
