@@ -8,6 +8,12 @@ Two separate sets, because the broker and Spark want different kafka-clients:
   Hadoop, Parquet, ... win);
 - ``kafka``: an Apache Kafka broker (``kafka_2.13``) and Kafka's command-line
   tools, for ``scripts/kafka.sh``.
+- ``s3a``: Hadoop's S3A connector (``hadoop-aws`` of the Hadoop pyspark ships)
+  with the AWS SDK modules it calls, for lakes on ``s3a://`` (minus what
+  pyspark ships, as for ``spark``; the SDK's 690 MB ``bundle`` is replaced by
+  the few modules S3A uses);
+- ``s3server``: S3Proxy, an S3-compatible server on a local folder, for
+  ``scripts/s3.sh`` (tests and the S3 demo).
 
 - ``lakehouse``: the project's own JVM code (``jvm/src``), compiled with the
   JDK's javac against Delta and Spark: the Delta LogStore that makes commits
@@ -40,6 +46,8 @@ from lakehouse.lake import (  # noqa: E402
     LAKEHOUSE_JAR,
     SCALA_BINARY,
     jars_dir,
+    s3a_packages,
+    spark_hadoop_version,
     spark_packages,
 )
 
@@ -54,6 +62,9 @@ _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <artifactId>jars-{kind}</artifactId>
   <version>1</version>
   <packaging>pom</packaging>
+  <dependencyManagement><dependencies>
+{managed}
+  </dependencies></dependencyManagement>
   <dependencies>
 {dependencies}
   </dependencies>
@@ -87,6 +98,14 @@ def wanted(kind: str) -> tuple[list[str], dict[str, list[str]]]:
     if kind == "spark":
         return spark_packages(), {}
     pins = jvm_pins()
+    if kind == "s3a":
+        return s3a_packages(pins["aws_sdk"]), {
+            f"org.apache.hadoop:hadoop-aws:{spark_hadoop_version()}": [
+                "software.amazon.awssdk:bundle"
+            ]
+        }
+    if kind == "s3server":
+        return [f"org.gaul:s3proxy:{pins['s3proxy']}"], {}
     kafka = pins["kafka_broker"]
     coords = [
         f"org.apache.kafka:kafka_{SCALA_BINARY}:{kafka}",
@@ -95,6 +114,16 @@ def wanted(kind: str) -> tuple[list[str], dict[str, list[str]]]:
     ]
     # the tools pull in Kafka Connect's REST server; the topic tools need none of it
     return coords, {coords[1]: ["org.apache.kafka:connect-runtime"]}
+
+
+def managed(kind: str) -> list[str]:
+    """Versions forced over Maven's nearest-wins choice (``dependencyManagement``)."""
+    if kind == "s3server":
+        # S3Proxy's Jackson 3 needs the annotations of its own line, not the older
+        # 2.x one another dependency drags in (NoClassDefFoundError at start)
+        version = jvm_pins()["s3proxy_jackson_annotations"]
+        return [f"com.fasterxml.jackson.core:jackson-annotations:{version}"]
+    return []
 
 
 def artifact_of(jar_name: str) -> str:
@@ -117,11 +146,12 @@ def spark_provided() -> set[str]:
 def resolve(kind: str, force: bool = False) -> Path:
     """Resolve one jar set into ``<cache>/<kind>``; returns the folder."""
     coords, exclusions = wanted(kind)
+    recorded = coords + managed(kind)
     target = jars_dir() / kind
     manifest_path = target / "manifest.json"
     if manifest_path.is_file() and not force:
         manifest = json.loads(manifest_path.read_text())
-        if manifest.get("coordinates") == coords and all(
+        if manifest.get("coordinates") == recorded and all(
             (target / j).is_file() for j in manifest.get("jars", [])
         ):
             print(f"{kind} jars: up to date in {target}")
@@ -136,7 +166,8 @@ def resolve(kind: str, force: bool = False) -> Path:
     with tempfile.TemporaryDirectory(prefix=f"lakehouse-jars-{kind}-") as tmp:
         pom = Path(tmp) / "pom.xml"
         deps = "\n".join(_dependency(c, exclusions.get(c, [])) for c in coords)
-        pom.write_text(_POM.format(kind=kind, dependencies=deps))
+        pins = "\n".join(_dependency(c, []) for c in managed(kind))
+        pom.write_text(_POM.format(kind=kind, dependencies=deps, managed=pins))
         out = Path(tmp) / "jars"
         cmd = [
             mvn,
@@ -153,7 +184,7 @@ def resolve(kind: str, force: bool = False) -> Path:
             tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
             sys.exit(f"error: Maven could not resolve the {kind} jars:\n{tail}")
         jars = sorted(p.name for p in out.glob("*.jar"))
-        if kind == "spark":
+        if kind in ("spark", "s3a"):
             provided = spark_provided()
             jars = [j for j in jars if artifact_of(j) not in provided]
         staging = target.with_name(f"{kind}.tmp")
@@ -162,7 +193,7 @@ def resolve(kind: str, force: bool = False) -> Path:
         for name in jars:
             shutil.copy2(out / name, staging / name)
         (staging / "manifest.json").write_text(
-            json.dumps({"coordinates": coords, "jars": jars}, indent=2) + "\n"
+            json.dumps({"coordinates": recorded, "jars": jars}, indent=2) + "\n"
         )
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
@@ -232,11 +263,15 @@ def build_lakehouse(force: bool = False) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "which", nargs="?", default="all", choices=["spark", "kafka", "lakehouse", "all"]
+        "which",
+        nargs="?",
+        default="all",
+        choices=["spark", "kafka", "lakehouse", "s3a", "s3server", "all"],
     )
     parser.add_argument("--force", action="store_true", help="resolve again even if cached")
     args = parser.parse_args(argv)
-    kinds = ("spark", "kafka", "lakehouse") if args.which == "all" else (args.which,)
+    every = ("spark", "kafka", "lakehouse", "s3a", "s3server")
+    kinds = every if args.which == "all" else (args.which,)
     for kind in kinds:
         if kind == "lakehouse":
             build_lakehouse(force=args.force)

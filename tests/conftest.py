@@ -8,6 +8,9 @@
   unless one already answers there, and stopped at the end if this session
   started it.
 - ``kafka_topic``: a fresh, uniquely named topic per test.
+- ``s3_server``: a real S3-compatible server (S3Proxy) on 127.0.0.1, started
+  once per session by ``scripts/s3.sh`` with keys drawn for this run;
+  ``s3_settings``: settings whose lake is a fresh prefix on it.
 """
 
 from __future__ import annotations
@@ -26,9 +29,12 @@ from tests.harness.env import (  # noqa: F401
     KAFKA_DIR,
     KAFKA_PORT,
     ROOT,
+    S3_BUCKET,
+    S3_ENDPOINT,
     TEST_SPARK_CONF,
     kafka_env,
     make_settings,
+    s3_env,
 )
 
 
@@ -70,6 +76,34 @@ def kafka_bootstrap() -> Iterator[str]:
             capture_output=True,
             check=False,
         )
+
+
+def _s3_script(action: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(ROOT / "scripts" / "s3.sh"), action],
+        env=s3_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """The test S3 server's endpoint; started (on a fresh folder) and stopped here."""
+    _s3_script("clean")  # keys are drawn per run: objects of an earlier run would be unreadable
+    result = _s3_script("start")
+    if result.returncode != 0:
+        pytest.fail(f"could not start the test S3 server:\n{result.stdout}\n{result.stderr}")
+    yield S3_ENDPOINT
+    _s3_script("stop")
+
+
+@pytest.fixture
+def s3_settings(s3_server: str, request) -> Settings:
+    """Settings whose lake is this test's own prefix in the test bucket."""
+    safe = "".join(c if c.isalnum() else "-" for c in request.node.name)[:60].strip("-")
+    return make_settings(f"s3a://{S3_BUCKET}/{safe}-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture

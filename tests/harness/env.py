@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 import time
 from pathlib import Path
 
 from lakehouse.config import Settings, load_settings
+from lakehouse.config.model import S3Settings
 
 # Every test process (and what it starts) binds to loopback and reads UTC.
 os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
@@ -18,6 +20,24 @@ ROOT = Path(__file__).resolve().parents[2]
 KAFKA_PORT = int(os.environ.get("LAKEHOUSE_TEST_KAFKA_PORT", "19092"))
 KAFKA_BOOTSTRAP = f"127.0.0.1:{KAFKA_PORT}"
 KAFKA_DIR = ROOT / ".kafka-test"
+
+# The test S3 server (scripts/s3.sh: S3Proxy on a local folder). Its keys are
+# drawn once per test run and handed to every process the tests start.
+S3_PORT = int(os.environ.get("LAKEHOUSE_TEST_S3_PORT", "19500"))
+S3_ENDPOINT = f"http://127.0.0.1:{S3_PORT}"
+S3_DIR = ROOT / ".s3-test"
+S3_BUCKET = "lake"
+os.environ.setdefault("LAKEHOUSE_TEST_S3_ACCESS_KEY", f"test-{secrets.token_hex(4)}")
+os.environ.setdefault("LAKEHOUSE_TEST_S3_SECRET_KEY", secrets.token_urlsafe(24))
+S3_ACCESS_KEY = os.environ["LAKEHOUSE_TEST_S3_ACCESS_KEY"]
+S3_SECRET_KEY = os.environ["LAKEHOUSE_TEST_S3_SECRET_KEY"]
+TEST_S3 = S3Settings(
+    endpoint=S3_ENDPOINT,
+    region="us-east-1",
+    path_style=True,
+    access_key=S3_ACCESS_KEY,
+    secret_key=S3_SECRET_KEY,
+)
 
 
 # Spark settings of the test session (also written into the config folders
@@ -45,12 +65,42 @@ def kafka_env() -> dict[str, str]:
     return {**os.environ, "KAFKA_PORT": str(KAFKA_PORT), "LAKEHOUSE_KAFKA_DIR": str(KAFKA_DIR)}
 
 
+def spawn_python(module: str, *args: str):
+    """Start ``python -m module args`` from the repository (another Spark application)."""
+    import subprocess
+
+    return subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "python"), "-m", module, *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": f"{ROOT / 'lib'}:{ROOT}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def s3_env() -> dict[str, str]:
+    """Environment for scripts/s3.sh pointing at the test S3 server."""
+    return {
+        **os.environ,
+        "S3_PORT": str(S3_PORT),
+        "LAKEHOUSE_S3_DIR": str(S3_DIR),
+        "S3_ACCESS_KEY": S3_ACCESS_KEY,
+        "S3_SECRET_KEY": S3_SECRET_KEY,
+        "S3_BUCKETS": S3_BUCKET,
+    }
+
+
 def make_settings(lake_root: Path | str) -> Settings:
-    """The repository's local settings, with test Spark settings and lake."""
+    """The repository's local settings, with test Spark settings and lake.
+
+    Every test session can also reach the test S3 server (``s3a://lake/...``),
+    so one shared SparkSession serves local and S3 lakes alike.
+    """
     base = load_settings(
         "local", ROOT / "conf", environ={"KAFKA_BOOTSTRAP_SERVERS": KAFKA_BOOTSTRAP}
     )
     spark = dataclasses.replace(
         base.spark, master="local[2]", conf={**base.spark.conf, **TEST_SPARK_CONF}
     )
-    return dataclasses.replace(base, lake_root=str(lake_root), spark=spark)
+    return dataclasses.replace(base, lake_root=str(lake_root), spark=spark, s3=TEST_S3)

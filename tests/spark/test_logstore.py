@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import threading
-import time
 
 import pytest
 from py4j.protocol import Py4JJavaError
 
-from tests.harness.env import ROOT
+from tests.harness.appender import append_from_two_applications
 
 
 def jlist(spark, items):
@@ -77,42 +74,5 @@ def test_racing_writers_have_exactly_one_winner(spark, tmp_path):
 
 @pytest.mark.slow
 def test_two_spark_applications_appending_at_once_lose_no_commit(spark, settings, tmp_path):
-    path = settings.table_path("t.shared")
-    spark.createDataFrame([("init", 0)], "tag STRING, n INT").write.format("delta").save(path)
-    sync = tmp_path / "sync"
-    sync.mkdir()
-    procs = [
-        subprocess.Popen(
-            [
-                str(ROOT / ".venv" / "bin" / "python"),
-                "-m",
-                "tests.harness.appender",
-                settings.lake_root,
-                "t.shared",
-                f"app{i}",
-                "12",
-                str(sync),
-            ],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": f"{ROOT / 'lib'}:{ROOT}"},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    try:
-        deadline = time.monotonic() + 240
-        while not all((sync / f"app{i}.ready").exists() for i in range(2)):
-            assert all(p.poll() is None for p in procs), "an appender died before it was ready"
-            assert time.monotonic() < deadline, "appenders did not get ready"
-            time.sleep(0.05)
-        (sync / "go").touch()
-        results = [p.communicate(timeout=300) for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
-    for proc, (_, err) in zip(procs, results, strict=True):
-        assert proc.returncode == 0, err[-2000:]
-    rows = spark.read.format("delta").load(path).groupBy("tag").count().collect()
-    assert {r.tag: r["count"] for r in rows} == {"init": 1, "app0": 12, "app1": 12}
+    counts = append_from_two_applications(spark, settings, "t.shared", 12, tmp_path / "sync")
+    assert counts == {"init": 1, "app0": 12, "app1": 12}

@@ -86,6 +86,52 @@ def _check_nonempty(value: Any) -> None:
         raise ValueError("must not be empty")
 
 
+# Hadoop file systems a lake may live on (the part before "://"); file: and
+# plain local paths are always fine.
+LAKE_SCHEMES = ("s3a", "hdfs", "viewfs", "abfs", "abfss", "gs")
+_URI_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://(.*)")
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def _check_lake_uri(value: str) -> None:
+    """A local path, ``file:``, or a URI of a Hadoop file system the project knows."""
+    if not value:
+        raise ValueError("must not be empty")
+    _check_root_uri(value)
+
+
+def _check_root_uri(value: str) -> None:
+    """As :func:`_check_lake_uri`; empty is fine (an optional root left unset)."""
+    match = _URI_SCHEME.fullmatch(value)
+    if match is None:
+        return  # a local path (relative paths are resolved by the loader)
+    scheme, rest = match.group(1).lower(), match.group(2)
+    if scheme == "file":
+        return
+    if scheme in ("s3", "s3n"):
+        raise ValueError(f"{scheme}:// is not Hadoop's S3 connector here: write s3a://{rest} (S3A)")
+    if scheme not in LAKE_SCHEMES:
+        raise ValueError(
+            f"unknown file system scheme {scheme}:// (known: file, {', '.join(LAKE_SCHEMES)})"
+        )
+    authority = rest.split("/", 1)[0]
+    if not authority:
+        raise ValueError(f"{value!r} names no bucket or host: write {scheme}://<bucket>/<prefix>")
+    if scheme == "s3a" and not _S3_BUCKET.fullmatch(authority):
+        raise ValueError(f"invalid S3 bucket name {authority!r}")
+
+
+def uri_scheme(value: str) -> str:
+    """``s3a`` for ``s3a://b/p``; ``file`` for local paths and ``file:`` URIs."""
+    match = _URI_SCHEME.fullmatch(value)
+    return match.group(1).lower() if match else "file"
+
+
+def _check_endpoint(value: str) -> None:
+    if not re.fullmatch(r"https?://[^/\s:]+(:\d{1,5})?/?", value):
+        raise ValueError(f"invalid endpoint {value!r}: use http(s)://host[:port]")
+
+
 # --------------------------------------------------------------------------
 # Settings: conf/base.yaml + conf/<env>.yaml
 
@@ -113,13 +159,46 @@ class KafkaSettings:
 
 
 @dataclass(frozen=True)
+class S3Settings:
+    """How Spark reaches S3 (or an S3-compatible store) for ``s3a://`` lakes.
+
+    Credentials: both keys (from ``${VAR}``, never written in the file), or
+    neither, and S3A's default chain answers (environment, profile, instance
+    or pod role).
+    """
+
+    endpoint: str | None = field(default=None, metadata=field_meta(check=_check_endpoint))
+    region: str | None = None
+    path_style: bool = False
+    access_key: str | None = None
+    secret_key: str | None = None
+    # commits as conditional PUTs (If-None-Match: *): safe with several writers
+    conditional_commits: bool = True
+
+    @property
+    def configured(self) -> bool:
+        """True when the environment names an S3 endpoint, region or keys."""
+        return any(v is not None for v in (self.endpoint, self.region, self.access_key))
+
+    def __post_init__(self) -> None:
+        if (self.access_key is None) != (self.secret_key is None):
+            missing = "secret_key" if self.secret_key is None else "access_key"
+            raise KeyProblem(missing, "set both access_key and secret_key, or neither")
+        for key in ("access_key", "secret_key"):
+            value = getattr(self, key)
+            if value is not None and not value.strip():
+                raise KeyProblem(key, "is empty (is its ${VAR} set to an empty value?)")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a job needs to know about where it runs."""
 
-    lake_root: str
-    checkpoint_root: str | None = None
+    lake_root: str = field(metadata=field_meta(check=_check_lake_uri))
+    checkpoint_root: str | None = field(default=None, metadata=field_meta(check=_check_root_uri))
     spark: SparkSettings = field(default_factory=SparkSettings)
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    s3: S3Settings = field(default_factory=S3Settings)
     # filled in by the loader, not from YAML
     env: str = field(default="local", metadata={"internal": True})
     conf_dir: str = field(default="conf", metadata={"internal": True})
@@ -128,6 +207,12 @@ class Settings:
     def is_local_lake(self) -> bool:
         """True when the lake lives on this machine's file system."""
         return "://" not in self.lake_root or self.lake_root.startswith("file:")
+
+    @property
+    def schemes(self) -> set[str]:
+        """File system schemes of the lake and checkpoint roots (``{"file", "s3a"}``)."""
+        roots = [self.lake_root, self.checkpoint_root or self.lake_root]
+        return {uri_scheme(root) for root in roots}
 
     def path(self, *parts: str) -> str:
         """A path below the lake root."""

@@ -26,7 +26,9 @@ import yaml
 from lakehouse.core.durations import Duration
 from lakehouse.core.errors import ConfigError, ConfigProblems
 
-SECRET_KEY = re.compile(r"password|secret|token|jaas|credential|api[._-]?key|url", re.IGNORECASE)
+SECRET_KEY = re.compile(
+    r"password|secret|token|jaas|credential|api[._-]?key|access[._-]?key|url", re.IGNORECASE
+)
 
 
 def field_meta(alias: str | None = None, check: Callable[[Any], None] | None = None) -> Any:

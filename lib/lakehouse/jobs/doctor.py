@@ -18,7 +18,6 @@ Usage: ./spark-submit.sh doctor [--env ENV] [--conf-dir DIR]
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import uuid
@@ -32,12 +31,15 @@ from lakehouse.core import ConfigError, ExitCode, UsageError, one_line
 from lakehouse.lake import (
     Ledger,
     RunRecord,
+    fs,
     jars_dir,
     new_run_id,
     read_manifest,
+    s3a_jars,
     spark_jars,
     utcnow,
 )
+from lakehouse.lake.storage import uses_s3a
 from lakehouse.runtime import (
     check_only,
     emit,
@@ -133,6 +135,8 @@ def check_jars(cfg: Config, local_broker: bool) -> str:
         spark_part = "Spark jars come from --packages"
     else:
         spark_part = f"{len(spark_jars())} Spark jars"
+        if uses_s3a(cfg.settings):
+            spark_part += f" + {len(s3a_jars())} S3A jars"
     if not local_broker:
         return spark_part
     manifest = read_manifest("kafka")
@@ -202,8 +206,7 @@ def check_delta(spark, lake_path: str) -> str:
         )
         got = sorted(tuple(r) for r in spark.read.format("delta").load(lake_path).collect())
     finally:
-        if lake_path.startswith("/"):
-            shutil.rmtree(lake_path, ignore_errors=True)
+        fs.delete(spark, lake_path)
     want = [(1, "a"), (2, "B"), (3, "c"), (4, "d")]
     if got != want:
         raise RuntimeError(f"Delta round trip read {got}, expected {want}")

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from pyspark.sql import SparkSession
 
+# object stores whose writes appear whole when the stream closes
+_WHOLE_OBJECT_SCHEMES = {"s3a", "gs"}
+
 
 def _path(spark: SparkSession, path: str):
     jvm = spark._jvm  # type: ignore[attr-defined]
@@ -35,7 +38,8 @@ def read_text(spark: SparkSession, path: str) -> str:
 
 
 def write_text(spark: SparkSession, path: str, text: str) -> None:
-    """Write a small UTF-8 file atomically: a temporary file, then a rename.
+    """Write a small UTF-8 file atomically: a temporary file, then a rename
+    (on object stores, one PUT).
 
     Readers never see a half-written file, even if the writer is killed.
     Replaces an existing file.
@@ -43,6 +47,15 @@ def write_text(spark: SparkSession, path: str, text: str) -> None:
     import uuid
 
     hpath, fs = _path(spark, path)
+    if str(fs.getScheme()) in _WHOLE_OBJECT_SCHEMES:
+        # an object store shows a PUT whole or not at all; its "rename" is a copy and a
+        # delete, which would leave a moment with no file at all
+        stream = fs.create(hpath, True)
+        try:
+            stream.write(bytearray(text.encode("utf-8")))
+        finally:
+            stream.close()
+        return
     tmp, _ = _path(spark, f"{path}.{uuid.uuid4().hex}.tmp")
     stream = fs.create(tmp, True)
     try:
@@ -96,3 +109,10 @@ def list_files(spark: SparkSession, path: str) -> list[tuple[str, int, int]]:
             continue
         found.append((full, int(status.getLen()), int(status.getModificationTime())))
     return sorted(found)
+
+
+def delete(spark: SparkSession, path: str) -> None:
+    """Delete a file or a folder with everything in it (nothing when it does not exist)."""
+    hpath, fs = _path(spark, path)
+    if fs.exists(hpath):
+        fs.delete(hpath, True)

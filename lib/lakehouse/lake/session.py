@@ -10,7 +10,15 @@ from pyspark.sql import SparkSession
 
 from lakehouse.config.model import Settings
 from lakehouse.core.errors import LakehouseError
-from lakehouse.lake.jars import LOCAL_LOGSTORE, lakehouse_jar, spark_jars, spark_packages
+from lakehouse.lake.jars import (
+    LOCAL_LOGSTORE,
+    lakehouse_jar,
+    s3a_jars,
+    s3a_packages,
+    spark_jars,
+    spark_packages,
+)
+from lakehouse.lake.storage import apply_storage, s3a_conf, uses_s3a
 
 FAIR_POOLS_FILE = Path(__file__).resolve().parent / "fairscheduler.xml"
 FAIR_POOLS = 32  # backfill_0 .. backfill_31 (lakehouse.batch.backfill.scheduler_pool)
@@ -45,17 +53,25 @@ def jar_settings(settings: Settings) -> dict[str, str]:
     a cluster that never ran scripts/setup.sh can still launch.
     """
     conf: dict[str, str] = {}
+    s3a = uses_s3a(settings)
     if settings.spark.jars == "packages":
-        conf["spark.jars.packages"] = ",".join(spark_packages())
+        packages = spark_packages() + (s3a_packages() if s3a else [])
+        conf["spark.jars.packages"] = ",".join(packages)
         if settings.spark.repositories:
             conf["spark.jars.repositories"] = ",".join(settings.spark.repositories)
         own = lakehouse_jar(required=False)
         if own:
             conf["spark.jars"] = own
     else:
-        conf["spark.jars"] = ",".join(spark_jars())
+        conf["spark.jars"] = ",".join(spark_jars() + (s3a_jars() if s3a else []))
     if "spark.jars" in conf:
         conf["spark.delta.logStore.file.impl"] = LOCAL_LOGSTORE
+    elif s3a and settings.s3.conditional_commits:
+        raise LakehouseError(
+            "an s3a:// lake commits through the project's LogStore (jvm/src), which is not "
+            "built here: run scripts/setup.sh, or set s3.conditional_commits: false if "
+            "exactly one application ever writes each table"
+        )
     return conf
 
 
@@ -69,6 +85,7 @@ def spark_conf(settings: Settings, *, with_jars: bool = True) -> dict[str, str]:
     conf = dict(DELTA_SETTINGS)
     if with_jars:
         conf.update(jar_settings(settings))
+    conf.update(s3a_conf(settings))
     conf.update(settings.spark.conf)
     if (
         conf.get("spark.scheduler.mode", "").upper() == "FAIR"
@@ -120,4 +137,6 @@ def build_session(settings: Settings, job: str, pipeline: str | None = None) -> 
     for key, value in spark_conf(settings, with_jars=not under_submit).items():
         if key not in overridden:
             builder = builder.config(key, value)
-    return builder.getOrCreate()
+    spark = builder.getOrCreate()
+    apply_storage(spark, settings)
+    return spark

@@ -242,11 +242,19 @@ def report_error(job: str, exc: BaseException, code: int) -> str:
 def ensure_lake_writable(settings: Settings) -> None:
     """Create the lake root if needed and prove a file can be written there.
 
+    A lake on object storage is not written here: its store must answer
+    (a TCP connection to the endpoint, no JVM), the first Spark write does
+    the rest.
+
     Raises:
         ConfigError: the lake root is not a writable folder (exit 2).
+        TransientError: the lake's object store does not answer (exit 75).
     """
     if not settings.is_local_lake:
-        return  # remote stores are checked by the first Spark write
+        from lakehouse.lake.storage import probe_store
+
+        probe_store(settings)
+        return
     root = Path(settings.lake_root.removeprefix("file:"))
     try:
         root.mkdir(parents=True, exist_ok=True)
