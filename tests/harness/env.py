@@ -31,6 +31,14 @@ os.environ.setdefault("LAKEHOUSE_TEST_S3_ACCESS_KEY", f"test-{secrets.token_hex(
 os.environ.setdefault("LAKEHOUSE_TEST_S3_SECRET_KEY", secrets.token_urlsafe(24))
 S3_ACCESS_KEY = os.environ["LAKEHOUSE_TEST_S3_ACCESS_KEY"]
 S3_SECRET_KEY = os.environ["LAKEHOUSE_TEST_S3_SECRET_KEY"]
+# the same, as a config file's `s3:` section (keys from the environment)
+TEST_S3_YAML = {
+    "endpoint": S3_ENDPOINT,
+    "region": "us-east-1",
+    "path_style": True,
+    "access_key": "${LAKEHOUSE_TEST_S3_ACCESS_KEY}",
+    "secret_key": "${LAKEHOUSE_TEST_S3_SECRET_KEY}",
+}
 TEST_S3 = S3Settings(
     endpoint=S3_ENDPOINT,
     region="us-east-1",

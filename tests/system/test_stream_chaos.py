@@ -15,14 +15,16 @@ import pytest
 
 from datagen.orders import generate, produce
 from tests.harness.builders import pipeline_yaml, write_conf
-from tests.harness.env import ROOT
+from tests.harness.env import ROOT, S3_BUCKET, TEST_S3_YAML
 from tests.harness.ports import free_port_pair
 
 LAUNCHER = str(ROOT / "spark-submit.sh")
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
-def conf_for(tmp_path: Path, bootstrap: str, topic: str, dedup: str = "watermark", **kafka) -> Path:
+def conf_for(
+    tmp_path: Path, bootstrap: str, topic: str, dedup: str = "watermark", s3: bool = False, **kafka
+) -> Path:
     pipe = pipeline_yaml(
         source={"kafka": {"topic": topic, "bootstrap_servers": bootstrap, **kafka}},
         bronze={"table": "bronze.orders", "dedup": dedup},
@@ -32,10 +34,11 @@ def conf_for(tmp_path: Path, bootstrap: str, topic: str, dedup: str = "watermark
             "stop_grace": "60s",
         },
     )
-    return write_conf(tmp_path, pipelines={"orders": pipe})
+    envs = {"local": {"s3": TEST_S3_YAML}} if s3 else None
+    return write_conf(tmp_path, envs=envs, pipelines={"orders": pipe})
 
 
-def start_job(conf: Path, lake: Path, *args: str) -> subprocess.Popen:
+def start_job(conf: Path, lake: Path | str, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [LAUNCHER, "--conf-dir", str(conf), "stream_ingest", "--pipeline", "orders", *args],
         stdout=subprocess.PIPE,
@@ -108,17 +111,27 @@ def test_sigterm_stops_cleanly_through_the_launcher_and_the_process_group(
 
 @pytest.mark.chaos
 @pytest.mark.parametrize(
-    ("dedup", "kill_count"),
-    [("watermark", 10), ("keys", 5)],  # idempotent appends (default); key MERGE: fewer kills
+    ("dedup", "kill_count", "on_s3"),
+    [
+        ("watermark", 10, False),  # idempotent appends (the default)
+        ("keys", 5, False),  # key MERGE: slower batches, fewer kills
+        ("watermark", 4, True),  # the lake and the checkpoint on the test S3 server
+    ],
+    ids=["watermark", "keys", "watermark-on-s3"],
 )
 def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
-    spark, tmp_path, kafka_bootstrap, kafka_topic, dedup, kill_count
+    spark, tmp_path, kafka_bootstrap, kafka_topic, dedup, kill_count, on_s3, request
 ):
     seed = int(os.environ.get("CHAOS_SEED", random.randrange(1_000_000)))
     rng = random.Random(seed)
     print(f"chaos seed {seed}")
-    lake = tmp_path / "lake"
-    conf = conf_for(tmp_path, kafka_bootstrap, kafka_topic, dedup, max_offsets_per_trigger=40)
+    lake: Path | str = tmp_path / "lake"
+    if on_s3:
+        request.getfixturevalue("s3_server")
+        lake = f"s3a://{S3_BUCKET}/chaos-{seed}-{os.getpid()}"
+    conf = conf_for(
+        tmp_path, kafka_bootstrap, kafka_topic, dedup, on_s3, max_offsets_per_trigger=40
+    )
     events = generate(2400, seed=seed, dup_share=0.1, malformed_share=0.02)
     valid_keys = {e.order_id for e in events if e.kind in ("valid", "duplicate")}
     bad_values = sorted(e.value.decode() for e in events if e.kind not in ("valid", "duplicate"))
@@ -143,13 +156,13 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
 
     # available_now: whatever is left, without the rate limit (the kills are over; a
     # catch-up run with another maxOffsetsPerTrigger resumes the same checkpoint)
-    catch_up = conf_for(tmp_path / "catch-up", kafka_bootstrap, kafka_topic, dedup)
+    catch_up = conf_for(tmp_path / "catch-up", kafka_bootstrap, kafka_topic, dedup, on_s3)
     drain = start_job(catch_up, lake)
     _out, err = drain.communicate(timeout=600)
     assert drain.returncode == 0, err[-3000:]
 
-    bronze = spark.read.format("delta").load(str(lake / "bronze" / "orders"))
-    quarantine = spark.read.format("delta").load(str(lake / "quarantine" / "orders"))
+    bronze = spark.read.format("delta").load(f"{lake}/bronze/orders")
+    quarantine = spark.read.format("delta").load(f"{lake}/quarantine/orders")
     assert {r.order_id for r in bronze.select("order_id").collect()} == valid_keys
     assert bronze.count() == len(valid_keys), "a key landed twice in bronze"
     assert sorted((r.raw_value or "") for r in quarantine.collect()) == bad_values
