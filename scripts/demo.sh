@@ -11,14 +11,34 @@
 # Each run prints a summary line and, last, its ledger row as JSON.
 #
 # Usage: scripts/demo.sh            (DEMO_EVENTS=N for another first batch size)
+#        scripts/demo.sh --s3       the same with the lake on a local S3-compatible
+#                                   server (scripts/s3.sh, conf/s3.yaml: s3a://lake/demo)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 EVENTS=${DEMO_EVENTS:-20000}
 TOPIC=${ORDERS_TOPIC:-orders}
+case "${1:-}" in
+  "") ;;
+  --s3) export LAKEHOUSE_ENV=s3 ;;
+  *) echo "demo: unknown option $1 (--s3)" >&2; exit 2 ;;
+esac
 
 scripts/setup.sh --dev   # the jobs run in .venv; datagen's Kafka producer is a dev tool
+if [ "${LAKEHOUSE_ENV:-}" = s3 ]; then
+  # the demo server's keys: drawn once, kept beside its objects (0600)
+  keys=${LAKEHOUSE_S3_DIR:-$ROOT/.s3}/demo-keys.env
+  if [ -z "${S3_ACCESS_KEY:-}" ] && [ ! -f "$keys" ]; then
+    mkdir -p "$(dirname "$keys")"
+    (umask 077; .venv/bin/python -c 'import secrets
+print(f"S3_ACCESS_KEY=demo-{secrets.token_hex(4)}\nS3_SECRET_KEY={secrets.token_urlsafe(24)}")' > "$keys")
+  fi
+  if [ -z "${S3_ACCESS_KEY:-}" ]; then set -a; source "$keys"; set +a; fi
+  export S3_ENDPOINT=http://127.0.0.1:${S3_PORT:-9000}
+  scripts/s3.sh start
+  echo "demo: the lake is s3a://lake/demo on $S3_ENDPOINT (objects in .s3/data/lake/demo)"
+fi
 scripts/kafka.sh start
 scripts/kafka.sh topics create "$TOPIC" 2 >/dev/null
 

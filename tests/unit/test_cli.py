@@ -35,9 +35,10 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_the_repositorys_own_config_validates(capsys):
     code, out, err = run(capsys, "validate", "--all", "--conf-dir", str(ROOT / "conf"))
     assert code == 0, err
-    assert "2 environment(s) (cluster, local), 1 pipeline(s) (orders): ok" in out
-    # cluster.yaml's variables are the scheduler's to set: a note, not a problem
+    assert "3 environment(s) (cluster, local, s3), 1 pipeline(s) (orders): ok" in out
+    # cluster.yaml's and s3.yaml's variables are the scheduler's to set: a note, not a problem
     assert "KAFKA_BOOTSTRAP_SERVERS" in err and "LAKEHOUSE_LAKE_ROOT" in err
+    assert "S3_SECRET_KEY" in err
 
 
 def test_every_problem_of_every_file_is_reported_at_once(tmp_path, capsys):
