@@ -25,7 +25,7 @@ KAFKA_DIR = ROOT / ".kafka-test"
 # drawn once per test run and handed to every process the tests start.
 S3_PORT = int(os.environ.get("LAKEHOUSE_TEST_S3_PORT", "19500"))
 S3_ENDPOINT = f"http://127.0.0.1:{S3_PORT}"
-S3_DIR = ROOT / ".s3-test"
+S3_DIR = ROOT / (".s3-test" if S3_PORT == 19500 else f".s3-test-{S3_PORT}")  # runs side by side
 S3_BUCKET = "lake"
 os.environ.setdefault("LAKEHOUSE_TEST_S3_ACCESS_KEY", f"test-{secrets.token_hex(4)}")
 os.environ.setdefault("LAKEHOUSE_TEST_S3_SECRET_KEY", secrets.token_urlsafe(24))
