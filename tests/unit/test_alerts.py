@@ -429,3 +429,31 @@ def test_send_never_raises_on_bugs(tmp_path: Path, caplog: pytest.LogCaptureFixt
 
     broken = alerter.send(explode())
     assert broken.errors and "generator bug" in broken.errors[0]
+
+
+def test_relative_file_sink_of_a_remote_lake_lands_in_its_local_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lake on S3 has no local root: relative file sinks go below LAKEHOUSE_LOCAL_DIR.
+
+    Before, the path was taken relative to the working folder, so a demo run
+    from a checkout wrote ``_ops/alerts.jsonl`` into the repository.
+    """
+    from types import SimpleNamespace
+
+    from lakehouse.config.model import Settings
+    from lakehouse.ops.notify import alerter
+
+    monkeypatch.setenv("LAKEHOUSE_LOCAL_DIR", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+    remote = Settings(lake_root="s3a://lake-bucket/prod")
+    local = Settings(lake_root=str(tmp_path / "lake"))
+    sink = AlertSink(sink="file", path="a.jsonl", on=("all",))
+    pipeline: Any = SimpleNamespace(alerts=(sink,))  # alerter reads only .alerts
+
+    remote_file = alerter(None, remote, pipeline).file_path(sink)
+    assert remote_file == tmp_path / "state" / "s3a_lake-bucket_prod" / "a.jsonl"
+    assert alerter(None, local, pipeline).file_path(sink) == tmp_path / "lake" / "a.jsonl"
+    assert alerter(None, remote, pipeline).send([failure()]).sent == 1
+    assert remote_file.read_text().count("\n") == 1
+    assert not (tmp_path / "a.jsonl").exists()

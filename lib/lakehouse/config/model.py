@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import re
 import typing
 from collections.abc import Mapping
@@ -207,6 +208,23 @@ class Settings:
     def is_local_lake(self) -> bool:
         """True when the lake lives on this machine's file system."""
         return "://" not in self.lake_root or self.lake_root.startswith("file:")
+
+    @property
+    def local_dir(self) -> str:
+        """A folder on this machine for what belongs beside the lake but is local.
+
+        The lake root itself for a local lake; for a remote lake a folder named
+        after it under ``$LAKEHOUSE_LOCAL_DIR`` (default
+        ``~/.local/state/lakehouse``), so relative file alert sinks never land
+        in whatever folder the job was started from.
+        """
+        if self.is_local_lake:
+            return self.lake_root
+        base = os.environ.get("LAKEHOUSE_LOCAL_DIR") or os.path.join(
+            os.path.expanduser("~"), ".local", "state", "lakehouse"
+        )
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", self.lake_root.rstrip("/")).strip("_")
+        return os.path.join(base, name)
 
     @property
     def schemes(self) -> set[str]:

@@ -80,9 +80,9 @@ def run(ctx: JobContext) -> Outcome:
     report, freshness = build_report(ctx.spark, settings, pipelines, now, window)
     print(render_text(report), flush=True)
 
-    target = ctx.args.report or (
-        settings.path("_ops", "health") if settings.is_local_lake else None
-    )
+    # a remote lake's page goes to its local folder: a browser opens files, not s3a:// URIs
+    local = Path(settings.local_dir.removeprefix("file:"))
+    target = ctx.args.report or str(local / "_ops" / "health")
     written = None
     if target:
         json_path, html_path = write_report(report, Path(str(target).removeprefix("file:")))

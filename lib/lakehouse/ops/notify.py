@@ -49,10 +49,9 @@ class LakeState:
 
 
 def alerter(spark: SparkSession | None, settings: Settings, pipeline: Pipeline) -> Alerter:
-    """The pipeline's sinks, with dedup state in the lake and file paths under it."""
+    """The pipeline's sinks, dedup state in the lake, relative file paths under its local folder."""
     state = LakeState(spark, settings.path(*STATE_FILE)) if spark is not None else MemoryState()
-    base = settings.lake_root if settings.is_local_lake else None
-    return Alerter(pipeline.alerts, state=state, base_dir=base)
+    return Alerter(pipeline.alerts, state=state, base_dir=settings.local_dir)
 
 
 def _succeeded_before(spark: SparkSession, settings: Settings, record: RunRecord) -> bool:
