@@ -7,6 +7,7 @@
 #   2. 2,000 more, some of them late                -> resumes from the checkpoint
 #   3. batch_load of today's bronze partition       -> silver (quality gate on)
 #   4. health                                       -> table + .lake/_ops/health/report.html
+#   5. a query of the gold view by name             -> lakehouse sql (local metastore)
 #
 # Each run prints a summary line and, last, its ledger row as JSON.
 #
@@ -39,6 +40,13 @@ print(f"S3_ACCESS_KEY=demo-{secrets.token_hex(4)}\nS3_SECRET_KEY={secrets.token_
   scripts/s3.sh start
   echo "demo: the lake is s3a://lake/demo on $S3_ENDPOINT (objects in .s3/data/lake/demo)"
 fi
+# tables by name: a Hive metastore on 127.0.0.1 (scripts/metastore.sh), the catalog of conf/
+export LAKEHOUSE_CATALOG=${LAKEHOUSE_CATALOG:-hive}
+if [ "$LAKEHOUSE_CATALOG" = hive ]; then
+  export METASTORE_PORT=${METASTORE_PORT:-9083}
+  export LAKEHOUSE_METASTORE_URI=${LAKEHOUSE_METASTORE_URI:-thrift://127.0.0.1:$METASTORE_PORT}
+  scripts/metastore.sh start
+fi
 scripts/kafka.sh start
 scripts/kafka.sh topics create "$TOPIC" 2 >/dev/null
 
@@ -60,3 +68,7 @@ echo "demo: health of the pipeline (freshness, SLAs, quality)"
 status=0
 ./spark-submit.sh health --pipeline orders || status=$?
 echo "demo: health exit $status (0: nothing at error level; 4: something is, see above)"
+if [ "$LAKEHOUSE_CATALOG" != none ]; then
+  echo "demo: the gold view by name, as an analyst's shell sees it (lakehouse sql)"
+  .venv/bin/lakehouse sql -e "SELECT * FROM gold.daily_revenue ORDER BY event_date DESC LIMIT 3"
+fi

@@ -136,6 +136,7 @@ def parser() -> argparse.ArgumentParser:
   lakehouse list                              jobs, pipelines, environments
   lakehouse run batch_load --pipeline orders --date 2026-03-01
   lakehouse run stream_ingest --env cluster --pipeline orders
+  lakehouse sql -e "SELECT * FROM gold.daily_revenue"
 
 {EXIT_CODES}""",
     )
@@ -144,6 +145,11 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "run",
         help="run a job with spark-submit (lakehouse run --help)",
+        add_help=False,
+    )
+    sub.add_parser(
+        "sql",
+        help="Spark's SQL shell with the project's settings (lakehouse sql --help)",
         add_help=False,
     )
     check = sub.add_parser(
@@ -192,12 +198,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return PIPE_CLOSED
 
 
+def cmd_sql(argv: list[str]) -> int:
+    from lakehouse.launch.sql import main as sql
+
+    return sql(argv)
+
+
 def _main(argv: list[str]) -> int:
     if argv and argv[0] == "run":
         return cmd_run(argv[1:])
+    if argv and argv[0] == "sql":
+        return cmd_sql(argv[1:])
     top = parser()
-    if argv and not argv[0].startswith("-") and argv[0] not in (*COMMANDS, "run"):
-        hint = did_you_mean(argv[0], [*COMMANDS, "run"])
+    if argv and not argv[0].startswith("-") and argv[0] not in (*COMMANDS, "run", "sql"):
+        hint = did_you_mean(argv[0], [*COMMANDS, "run", "sql"])
         print(f"lakehouse: unknown command {argv[0]!r}{hint} (see --help)", file=sys.stderr)
         return ExitCode.USAGE
     try:

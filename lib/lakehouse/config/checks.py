@@ -28,8 +28,8 @@ from lakehouse.core.ddl import Column, DdlError, parse_columns
 from lakehouse.core.errors import ConfigError
 
 
-def pipeline_problems(p: Pipeline, fail: Fail) -> list[ConfigError]:
-    """Every cross-field problem of a pipeline: one per section, rule, table and job."""
+def pipeline_problems(p: Pipeline, fail: Fail, *, ops_database: str = "ops") -> list[ConfigError]:
+    """Every cross-field problem of a pipeline: one per section, rule, table, job and view."""
     problems: list[ConfigError] = []
 
     def check(step: typing.Callable[..., None], *args: Any) -> None:
@@ -69,7 +69,72 @@ def pipeline_problems(p: Pipeline, fail: Fail) -> list[ConfigError]:
             problems.append(
                 fail(join_key("sla", job), "job names are identifiers such as batch_load")
             )
+    known_tables = {t.lower() for t in p.catalog_tables(ops_database)}
+    for i, view in enumerate(p.gold):
+        name = view.name.lower()
+        if name in known_tables:
+            problems.append(fail(f"gold[{i}].name", f"{view.name!r} is a table of the lake"))
+            continue
+        problem = view_problem(view.sql, known_tables)
+        if problem:
+            problems.append(fail(f"gold[{i}].sql", problem))
+        known_tables.add(name)  # later views may read this one
     return problems
+
+
+def view_problem(text: str, tables: set[str]) -> str | None:
+    """Why ``text`` cannot be a gold view over ``tables`` (lower-case names), or None.
+
+    One SELECT (with CTEs, joins, unions), parsed as Spark SQL without a JVM:
+    no statement of any other kind, no ``;``, no function that runs Java code,
+    and every table it reads is a table of the lake or an earlier view, named
+    ``database.table``.
+    """
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.tokens import TokenType
+
+    try:
+        if any(t.token_type == TokenType.SEMICOLON for t in sqlglot.tokenize(text, read="spark")):
+            return "must be one SELECT, without `;`"
+        trees = [t for t in sqlglot.parse(text, read="spark") if t is not None]
+    except sqlglot.errors.SqlglotError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"not valid SQL: {first}"
+    if len(trees) != 1 or not isinstance(trees[0], exp.Query):
+        return "must be one SELECT query (no DDL, DML or other statement)"
+    tree = trees[0]
+    statements = tuple(
+        getattr(exp, n)
+        for n in ("DDL", "DML", "Command", "Use", "Set", "Insert", "Delete", "Update", "Merge")
+        if hasattr(exp, n)
+    )
+    if any(tree.find_all(*statements)):
+        return "must be a query only (no DDL or DML inside it)"
+    calls = {
+        (f.name if isinstance(f, exp.Anonymous) else f.sql_name()).lower()
+        for f in tree.find_all(exp.Func)
+    }
+    banned = sorted(calls & _BANNED_FUNCTIONS)
+    if banned:
+        return f"function(s) {', '.join(banned)} may not be used in a view (they run Java code)"
+    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    unknown: set[str] = set()
+    for table in tree.find_all(exp.Table):
+        if not table.name:
+            return "reads something that is not a table (a table function or a path)"
+        parts = [p.name.lower() for p in (table.args.get("catalog"), table.args.get("db")) if p]
+        name = ".".join([*parts, table.name.lower()])
+        if not parts and name in ctes:
+            continue
+        if name not in tables:
+            unknown.add(name)
+    if unknown:
+        return (
+            f"unknown table(s) {', '.join(sorted(unknown))} "
+            f"(tables and views: {', '.join(sorted(tables))})"
+        )
+    return None
 
 
 def _check_columns(p: Pipeline, fail: Fail) -> dict[str, Column]:

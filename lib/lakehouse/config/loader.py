@@ -114,7 +114,9 @@ def load_pipeline(
     problems = []
     if pipeline.name != name:
         problems.append(builder.fail("name", f"is {pipeline.name!r} but the file is {name}.yaml"))
-    problems += pipeline_problems(pipeline, builder.fail)
+    problems += pipeline_problems(
+        pipeline, builder.fail, ops_database=settings.catalog.ops_database
+    )
     if problems:
         raise ConfigProblems(problems)
     kafka = pipeline.source.kafka

@@ -133,6 +133,13 @@ def _check_endpoint(value: str) -> None:
         raise ValueError(f"invalid endpoint {value!r}: use http(s)://host[:port]")
 
 
+def _check_metastore_uri(value: str) -> None:
+    if not re.fullmatch(r"thrift://[^/\s:,]+:\d{1,5}(,thrift://[^/\s:,]+:\d{1,5})*", value):
+        raise ValueError(
+            f"invalid metastore URI {value!r}: use thrift://host:port (comma-separated for several)"
+        )
+
+
 # --------------------------------------------------------------------------
 # Settings: conf/base.yaml + conf/<env>.yaml
 
@@ -192,6 +199,31 @@ class S3Settings:
 
 
 @dataclass(frozen=True)
+class CatalogSettings:
+    """Where the lake's tables are registered by name (``SELECT * FROM silver.orders``).
+
+    ``none``: tables are addressed by path only. ``hive``: a Hive metastore at
+    ``metastore_uri`` (locally scripts/metastore.sh; on a cluster, the
+    cluster's). ``spark``: whatever catalog the environment's ``spark.conf``
+    sets up (AWS Glue, Unity Catalog, a metastore the cluster already points
+    at); the jobs only register into it.
+    """
+
+    type: Literal["none", "hive", "spark"] = "none"
+    metastore_uri: str | None = field(default=None, metadata=field_meta(check=_check_metastore_uri))
+    # the database of the ledger and quality tables (<lake>/_ops/...)
+    ops_database: str = field(default="ops", metadata=field_meta(check=_check_identifier))
+
+    @property
+    def enabled(self) -> bool:
+        return self.type != "none"
+
+    def __post_init__(self) -> None:
+        if self.type == "hive" and not self.metastore_uri:
+            raise KeyProblem("metastore_uri", "a hive catalog needs thrift://host:port")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a job needs to know about where it runs."""
 
@@ -200,6 +232,7 @@ class Settings:
     spark: SparkSettings = field(default_factory=SparkSettings)
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     s3: S3Settings = field(default_factory=S3Settings)
+    catalog: CatalogSettings = field(default_factory=CatalogSettings)
     # filled in by the loader, not from YAML
     env: str = field(default="local", metadata={"internal": True})
     conf_dir: str = field(default="conf", metadata={"internal": True})
@@ -260,6 +293,11 @@ class Settings:
     def load_quarantine_path(self, pipeline: str) -> str:
         """Rows ``batch_load`` refused, partitioned by logical date."""
         return self.path("quarantine", f"{pipeline}_loads")
+
+    @property
+    def catalog_path(self) -> str:
+        """Locations of the catalog's databases (views and names only; data stays at its path)."""
+        return self.path("_catalog")
 
     def checkpoint_path(self, pipeline: str, job: str) -> str:
         """The checkpoint folder of one streaming query."""
@@ -540,6 +578,19 @@ class AlertSink:
 
 
 @dataclass(frozen=True)
+class GoldView:
+    """A view over the lake's tables, (re)created after every successful load."""
+
+    name: str = field(metadata=field_meta(check=check_table_name))
+    sql: str = field(metadata=field_meta(check=_check_nonempty))
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.name.count(".") != 1:
+            raise KeyProblem("name", f"{self.name!r}: name a view database.view (gold.daily)")
+
+
+@dataclass(frozen=True)
 class Pipeline:
     """One pipeline: its events, tables, rules and promises."""
 
@@ -558,6 +609,8 @@ class Pipeline:
     freshness: Mapping[str, Freshness] = field(default_factory=dict, metadata=RUN_ONLY)
     sla: Mapping[str, Sla] = field(default_factory=dict, metadata=RUN_ONLY)
     alerts: tuple[AlertSink, ...] = field(default=(), metadata=RUN_ONLY)
+    # views change no row of the pipeline's tables
+    gold: tuple[GoldView, ...] = field(default=(), metadata=RUN_ONLY)
 
     @functools.cached_property
     def columns(self) -> list[Column]:
@@ -568,6 +621,12 @@ class Pipeline:
     def column_names(self) -> list[str]:
         """Names of the event schema's columns, in order."""
         return [c.name for c in self.columns]
+
+    def catalog_tables(self, ops_database: str = "ops") -> list[str]:
+        """Catalog names of the pipeline's tables: its own, its quarantines, the ops tables."""
+        names = [t.table for t in (self.bronze, self.silver) if t is not None]
+        names += [f"quarantine.{self.name}", f"quarantine.{self.name}_loads"]
+        return [*names, f"{ops_database}.runs", f"{ops_database}.quality"]
 
     def fingerprint(self) -> str:
         """A hash of everything in the pipeline that shapes the data it writes.

@@ -114,6 +114,10 @@ def run(ctx: JobContext) -> Outcome:
         if not tables:
             sink.ensure_tables()
             tables.append(True)
+            if ctx.settings.catalog.enabled:  # by name while the stream runs, not when it stops
+                from lakehouse.lake.catalog import register_tables
+
+                register_tables(ctx.spark, ctx.settings, pipeline)
         sink.writer.maybe_replayed = guard.pending_batch()
         return (
             ingest_writer(read_kafka(ctx.spark, kafka, opened[0].starting_offsets), pipeline, sink)

@@ -10,6 +10,7 @@ from pyspark.sql import SparkSession
 
 from lakehouse.config.model import Settings
 from lakehouse.core.errors import LakehouseError
+from lakehouse.lake.catalog import catalog_conf
 from lakehouse.lake.jars import (
     LOCAL_LOGSTORE,
     lakehouse_jar,
@@ -86,6 +87,7 @@ def spark_conf(settings: Settings, *, with_jars: bool = True) -> dict[str, str]:
     if with_jars:
         conf.update(jar_settings(settings))
     conf.update(s3a_conf(settings))
+    conf.update(catalog_conf(settings))
     conf.update(settings.spark.conf)
     if (
         conf.get("spark.scheduler.mode", "").upper() == "FAIR"

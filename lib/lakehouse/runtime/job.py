@@ -323,6 +323,9 @@ def run_job(
         if config.pipeline is not None:
             record.conf_fingerprint = config.pipeline.fingerprint()
         ensure_lake_writable(config.settings)
+        from lakehouse.lake.catalog import probe_metastore
+
+        probe_metastore(config.settings)
     except Exception as exc:  # arguments, config, lake: nothing written, no ledger row
         code = exit_code_for(exc)
         message = report_error(job, exc, code)
@@ -357,6 +360,10 @@ def run_job(
             record.rows_out = outcome.rows_out
             record.rows_quarantined = outcome.rows_quarantined
             record.details.update(outcome.details)
+            with stop.working():
+                catalog = publish_to_catalog(ctx, outcome)  # raises: the data stays written
+            if catalog:
+                record.details["catalog"] = catalog
             record.finish(outcome.status, outcome.exit_code, error_message=outcome.message)
         except Exception as exc:
             failure = _stopped_failure(exc, stop, record)
@@ -372,6 +379,23 @@ def run_job(
         if stop.reason:
             record.details.setdefault("signal", stop.reason)
         return record_and_emit(ledger, record)
+
+
+def publish_to_catalog(ctx: JobContext, outcome: Outcome) -> dict[str, Any] | None:
+    """After a successful run: the pipeline's tables by name, and its gold views.
+
+    Only with a catalog configured, only for runs that wrote (exit 0, not a
+    dry run); views only after the jobs that load silver. A view Spark
+    refuses fails the run with exit 2; the data the run wrote stays.
+    """
+    settings = ctx.settings
+    if not settings.catalog.enabled or ctx.config.pipeline is None:
+        return None
+    if outcome.exit_code != ExitCode.OK or outcome.status == "dry_run":
+        return None
+    from lakehouse.lake.catalog import VIEW_JOBS, publish
+
+    return publish(ctx.spark, settings, ctx.config.pipeline, views=ctx.job in VIEW_JOBS)
 
 
 def _stopped_failure(exc: Exception, stop: StopToken, record: RunRecord) -> Exception:
