@@ -154,3 +154,28 @@ def test_two_spark_applications_appending_on_s3_lose_no_commit(spark, s3_setting
     path = s3_settings.table_path("t.shared")
     versions = [r.version for r in spark.sql(f"DESCRIBE HISTORY delta.`{path}`").collect()]
     assert sorted(versions) == list(range(21))  # every commit its own version, none replaced
+
+
+def test_a_creation_killed_on_s3_before_its_first_commit_does_not_block_the_table(
+    spark, s3_settings
+):
+    """kill -9 during createIfNotExists on S3 leaves the folder markers of
+    ``_delta_log/_staged_commits/`` and no commit (seen in the stream chaos test);
+    Delta then calls the table missing and refuses to create it on every later run.
+    Only the empty markers are removed (never an object with content)."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import types as T
+
+    from lakehouse.lake.delta_io import ensure_table, prune_empty_log
+
+    path = s3_settings.path("t")
+    staged = _hpath(spark, f"{path}/_delta_log/_staged_commits")
+    fs = staged.getFileSystem(spark._jsc.hadoopConfiguration())
+    fs.mkdirs(staged)
+    ensure_table(spark, path, T.StructType([T.StructField("id", T.LongType())]))
+    assert DeltaTable.isDeltaTable(spark, path)
+
+    other = s3_settings.path("u")
+    stray = _hpath(spark, f"{other}/_delta_log/stray.crc")
+    fs.create(stray).close()
+    assert not prune_empty_log(other, spark) and fs.exists(stray)

@@ -125,28 +125,34 @@ def ensure_table(
         try:
             builder.execute()
         except Exception as exc:
-            if "DELTA_TABLE_NOT_FOUND" in str(exc) and prune_empty_log(path):
+            if "DELTA_TABLE_NOT_FOUND" in str(exc) and prune_empty_log(path, spark):
                 log.warning("removed the empty _delta_log an interrupted creation left at %s", path)
             raise  # retried: the next attempt creates the table
 
     retry(create, _CREATE_BACKOFF, retryable=_creation_race)
 
 
-def prune_empty_log(path: str) -> bool:
-    """Remove a local table's ``_delta_log`` that holds folders but no file at all.
+def prune_empty_log(path: str, spark: SparkSession | None = None) -> bool:
+    """Remove a table's ``_delta_log`` that holds folders but no file at all.
 
     A process killed while creating a table can leave ``_delta_log/`` (with
     an empty ``_staged_commits/``) and no commit; Delta then reports the
     table as not found and refuses to create it, for good. Only empty
-    folders are removed (``rmdir`` refuses anything else), so a log with any
+    folders are removed (``rmdir``, or a non-recursive delete of each folder
+    marker on an object store, refuses anything else), so a log with any
     file in it, a commit above all, is never touched. Returns whether
-    something was removed; remote stores (no folders) are left alone.
+    something was removed; a remote store needs ``spark`` (its Hadoop
+    file system).
     """
     import os
     from pathlib import Path
 
     if "://" in path and not path.startswith("file:"):
-        return False
+        if spark is None:
+            return False
+        from lakehouse.lake.fs import remove_empty_folders
+
+        return remove_empty_folders(spark, f"{path.rstrip('/')}/_delta_log")
     log_dir = Path(path.removeprefix("file:")) / "_delta_log"
     if not log_dir.is_dir():
         return False

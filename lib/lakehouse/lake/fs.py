@@ -116,3 +116,30 @@ def delete(spark: SparkSession, path: str) -> None:
     hpath, fs = _path(spark, path)
     if fs.exists(hpath):
         fs.delete(hpath, True)
+
+
+def remove_empty_folders(spark: SparkSession, path: str) -> bool:
+    """Remove ``path`` and the folders below it if none holds a file; whether it did.
+
+    Folders are deleted one by one, deepest first, and never recursively, so
+    a file that appears meanwhile is left alone (its folder's delete fails).
+    On object stores this removes only the empty folder markers.
+    """
+    hpath, fs = _path(spark, path)
+    if not fs.exists(hpath):
+        return False
+    folders = []
+    pending = [hpath]
+    while pending:
+        current = pending.pop()
+        folders.append(current)
+        for status in fs.listStatus(current):
+            if not status.isDirectory():
+                return False
+            pending.append(status.getPath())
+    try:
+        for folder in reversed(folders):  # children were listed after their parents
+            fs.delete(folder, False)
+    except Exception:  # something appeared meanwhile (another creator): not ours to remove
+        return False
+    return True
