@@ -82,6 +82,27 @@ def pipeline_problems(p: Pipeline, fail: Fail, *, ops_database: str = "ops") -> 
     return problems
 
 
+def _parse_spark_sql(text: str) -> list[Any] | str:
+    """``text`` parsed as Spark SQL (sqlglot, no JVM): its statements, or the parse error."""
+    import sqlglot
+
+    try:
+        return [t for t in sqlglot.parse(text, read="spark") if t is not None]
+    except sqlglot.errors.SqlglotError as exc:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _banned_calls(tree: Any) -> list[str]:
+    """Functions of ``tree`` that would run arbitrary Java code (``reflect`` ...)."""
+    from sqlglot import exp
+
+    calls = {
+        (f.name if isinstance(f, exp.Anonymous) else f.sql_name()).lower()
+        for f in tree.find_all(exp.Func)
+    }
+    return sorted(calls & _BANNED_FUNCTIONS)
+
+
 def view_problem(text: str, tables: set[str]) -> str | None:
     """Why ``text`` cannot be a gold view over ``tables`` (lower-case names), or None.
 
@@ -95,12 +116,14 @@ def view_problem(text: str, tables: set[str]) -> str | None:
     from sqlglot.tokens import TokenType
 
     try:
-        if any(t.token_type == TokenType.SEMICOLON for t in sqlglot.tokenize(text, read="spark")):
-            return "must be one SELECT, without `;`"
-        trees = [t for t in sqlglot.parse(text, read="spark") if t is not None]
-    except sqlglot.errors.SqlglotError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"not valid SQL: {first}"
+        tokens = sqlglot.tokenize(text, read="spark")
+    except sqlglot.errors.SqlglotError:
+        tokens = []  # the parse below names the problem
+    if any(t.token_type == TokenType.SEMICOLON for t in tokens):
+        return "must be one SELECT, without `;`"
+    trees = _parse_spark_sql(text)
+    if isinstance(trees, str):
+        return f"not valid SQL: {trees}"
     if len(trees) != 1 or not isinstance(trees[0], exp.Query):
         return "must be one SELECT query (no DDL, DML or other statement)"
     tree = trees[0]
@@ -111,11 +134,7 @@ def view_problem(text: str, tables: set[str]) -> str | None:
     )
     if any(tree.find_all(*statements)):
         return "must be a query only (no DDL or DML inside it)"
-    calls = {
-        (f.name if isinstance(f, exp.Anonymous) else f.sql_name()).lower()
-        for f in tree.find_all(exp.Func)
-    }
-    banned = sorted(calls & _BANNED_FUNCTIONS)
+    banned = _banned_calls(tree)
     if banned:
         return f"function(s) {', '.join(banned)} may not be used in a view (they run Java code)"
     ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
@@ -270,14 +289,11 @@ def expression_problem(text: str, known: set[str]) -> str | None:
     column is a config error (exit 2) before any Spark work; the job checks
     it again against the data's real schema before reading a row.
     """
-    import sqlglot
     from sqlglot import exp
 
-    try:
-        trees = [t for t in sqlglot.parse(text, read="spark") if t is not None]
-    except sqlglot.errors.SqlglotError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"not a valid SQL expression: {first}"
+    trees = _parse_spark_sql(text)
+    if isinstance(trees, str):
+        return f"not a valid SQL expression: {trees}"
     if len(trees) != 1:
         return "must be one SQL expression (no `;`)"
     tree = trees[0]
@@ -286,11 +302,7 @@ def expression_problem(text: str, known: set[str]) -> str | None:
     )
     if isinstance(tree, statements) or any(tree.find_all(*statements)):
         return "must be an expression, not a statement or a query"
-    calls = {
-        (f.name if isinstance(f, exp.Anonymous) else f.sql_name()).lower()
-        for f in tree.find_all(exp.Func)
-    }
-    banned = sorted(calls & _BANNED_FUNCTIONS)
+    banned = _banned_calls(tree)
     if banned:
         return f"function(s) {', '.join(banned)} may not be used in a rule (they run Java code)"
     unknown = sorted(
