@@ -16,7 +16,6 @@ costs half a second and exit 75, not a Spark session that hangs in retries.
 
 from __future__ import annotations
 
-import socket
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
@@ -26,8 +25,10 @@ from lakehouse.core.errors import ConfigError, TransientError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-# views are (re)created by the jobs that finish a load of silver
-VIEW_JOBS = ("batch_load", "backfill")
+# the jobs that publish after a successful run: they finish a load of silver, so
+# they register the tables and (re)create the views; stream_ingest registers its
+# own tables as it starts, and jobs that only read (health, doctor) do neither
+PUBLISH_JOBS = ("batch_load", "backfill")
 
 
 class CatalogError(ConfigError):
@@ -54,17 +55,15 @@ def probe_metastore(settings: Settings, timeout: float = 5.0) -> None:
     """
     if settings.catalog.type != "hive" or not settings.catalog.metastore_uri:
         return
+    from lakehouse.lake.storage import unreachable
+
     reasons = []
     for uri in settings.catalog.metastore_uri.split(","):
         parts = urlsplit(uri)
-        try:
-            with socket.create_connection((parts.hostname or "", parts.port or 9083), timeout):
-                return
-        except OSError as exc:
-            reason = "no answer" if isinstance(exc, socket.timeout) else (exc.strerror or "")
-            reasons.append(
-                f"{parts.hostname}:{parts.port} ({(reason or type(exc).__name__).lower()})"
-            )
+        reason = unreachable(parts.hostname or "", parts.port or 9083, timeout)
+        if reason is None:
+            return
+        reasons.append(f"{parts.hostname}:{parts.port} ({reason})")
     raise TransientError(
         f"metastore unreachable at {', '.join(reasons)}: is it up (scripts/metastore.sh start) "
         "and catalog.metastore_uri right?"
@@ -197,11 +196,9 @@ def create_views(spark: SparkSession, settings: Settings, pipeline: Pipeline) ->
     return done
 
 
-def publish(
-    spark: SparkSession, settings: Settings, pipeline: Pipeline, *, views: bool
-) -> dict[str, Any]:
-    """Register the pipeline's tables and, with ``views``, (re)create its gold views."""
+def publish(spark: SparkSession, settings: Settings, pipeline: Pipeline) -> dict[str, Any]:
+    """Register the pipeline's tables and (re)create its gold views."""
     details = register_tables(spark, settings, pipeline)
-    if views and pipeline.gold:
+    if pipeline.gold:
         details["views"] = create_views(spark, settings, pipeline)
     return details

@@ -121,14 +121,20 @@ def probe_store(settings: Settings, timeout: float = 5.0) -> None:
     if address is None:
         return
     host, port = address
+    reason = unreachable(host, port, timeout)
+    if reason is not None:
+        raise TransientError(
+            f"object store unreachable at {host}:{port} ({reason}) for "
+            f"{settings.lake_root}: is the endpoint up and s3.endpoint right?"
+        )
+
+
+def unreachable(host: str, port: int, timeout: float) -> str | None:
+    """Why no TCP connection to ``host:port`` opens within ``timeout`` (lower case), or None."""
     try:
         with socket.create_connection((host, port), timeout=timeout):
-            pass
+            return None
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
         if isinstance(exc, socket.timeout):
-            reason = f"no answer within {timeout:g}s"
-        raise TransientError(
-            f"object store unreachable at {host}:{port} ({reason.lower()}) for "
-            f"{settings.lake_root}: is the endpoint up and s3.endpoint right?"
-        ) from None
+            return f"no answer within {timeout:g}s"
+        return (exc.strerror or type(exc).__name__).lower()

@@ -382,20 +382,20 @@ def run_job(
 
 
 def publish_to_catalog(ctx: JobContext, outcome: Outcome) -> dict[str, Any] | None:
-    """After a successful run: the pipeline's tables by name, and its gold views.
+    """After a successful load: the pipeline's tables by name, and its gold views.
 
-    Only with a catalog configured, only for runs that wrote (exit 0, not a
-    dry run); views only after the jobs that load silver. A view Spark
-    refuses fails the run with exit 2; the data the run wrote stays.
+    Only with a catalog configured, only after the jobs that load silver and
+    only when they wrote (exit 0, not a dry run). A view Spark refuses fails
+    the run with exit 2; the data the run wrote stays.
     """
+    from lakehouse.lake.catalog import PUBLISH_JOBS, publish
+
     settings = ctx.settings
-    if not settings.catalog.enabled or ctx.config.pipeline is None:
+    if not settings.catalog.enabled or ctx.config.pipeline is None or ctx.job not in PUBLISH_JOBS:
         return None
     if outcome.exit_code != ExitCode.OK or outcome.status == "dry_run":
         return None
-    from lakehouse.lake.catalog import VIEW_JOBS, publish
-
-    return publish(ctx.spark, settings, ctx.config.pipeline, views=ctx.job in VIEW_JOBS)
+    return publish(ctx.spark, settings, ctx.config.pipeline)
 
 
 def _stopped_failure(exc: Exception, stop: StopToken, record: RunRecord) -> Exception:
