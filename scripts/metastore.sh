@@ -33,9 +33,11 @@ source "$ROOT/scripts/service.sh"
 
 die() { echo "metastore.sh: error: $*" >&2; exit 1; }
 
+answers() { port_in_use "$PORT"; } # the Thrift server accepts connections
+
 cmd_start() {
   if pid=$(running_pid); then
-    port_in_use "$PORT" || die "process $pid is up but does not answer on port $PORT; see $DIR/logs/"
+    answers || die "process $pid is up but does not answer on port $PORT; see $DIR/logs/"
     echo "metastore: already running (pid $pid) at thrift://127.0.0.1:$PORT"
     return 0
   fi
@@ -63,23 +65,16 @@ cmd_start() {
       > "$DIR/logs/server.out" 2>&1 < /dev/null &
     echo $! > "$PIDFILE"
   )
-  local waited=0
-  while ! port_in_use "$PORT"; do
-    if ! running_pid >/dev/null; then
-      tail -n 20 "$DIR/logs/server.out" >&2 2>/dev/null || true
-      rm -f "$PIDFILE"
-      die "metastore exited during start-up (log above, all in $DIR/logs)"
-    fi
-    [ "$waited" -lt $((TIMEOUT * 4)) ] || die "metastore did not answer within ${TIMEOUT}s; see $DIR/logs/"
-    sleep 0.25
-    waited=$((waited + 1))
-  done
+  local rc=0
+  wait_ready "$TIMEOUT" answers "$DIR/logs/server.out" || rc=$?
+  [ "$rc" -ne 1 ] || die "metastore exited during start-up (log above, all in $DIR/logs)"
+  [ "$rc" -ne 2 ] || die "metastore did not answer within ${TIMEOUT}s; see $DIR/logs/"
   echo "metastore: ready at thrift://127.0.0.1:$PORT (pid $(cat "$PIDFILE"))"
 }
 
 cmd_status() {
   local pid
-  if pid=$(running_pid) && port_in_use "$PORT"; then
+  if pid=$(running_pid) && answers; then
     echo "metastore: running (pid $pid) at thrift://127.0.0.1:$PORT, database $DIR/metastore_db"
     return 0
   fi

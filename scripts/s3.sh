@@ -100,17 +100,10 @@ cmd_start() {
     -cp "$JARS/*" org.gaul.s3proxy.Main --properties "$DIR/s3proxy.conf" \
     > "$DIR/logs/server.out" 2>&1 < /dev/null &
   echo $! > "$PIDFILE"
-  local waited=0
-  while ! answers; do
-    if ! running_pid >/dev/null; then
-      tail -n 20 "$DIR/logs/server.out" "$DIR/logs/server.log" 2>/dev/null >&2 || true
-      rm -f "$PIDFILE"
-      die "server exited during start-up (logs above, all in $DIR/logs)"
-    fi
-    [ "$waited" -lt $((TIMEOUT * 4)) ] || die "server did not answer within ${TIMEOUT}s; see $DIR/logs/"
-    sleep 0.25
-    waited=$((waited + 1))
-  done
+  local rc=0
+  wait_ready "$TIMEOUT" answers "$DIR/logs/server.out" "$DIR/logs/server.log" || rc=$?
+  [ "$rc" -ne 1 ] || die "server exited during start-up (logs above, all in $DIR/logs)"
+  [ "$rc" -ne 2 ] || die "server did not answer within ${TIMEOUT}s; see $DIR/logs/"
   echo "s3: ready at $ENDPOINT (pid $(cat "$PIDFILE"))"
 }
 

@@ -1,4 +1,4 @@
-# Sourced by scripts/kafka.sh and scripts/s3.sh: a local server run in the
+# Sourced by scripts/kafka.sh, scripts/s3.sh and scripts/metastore.sh: a local server run in the
 # background with a pid file. Needs PIDFILE set by the caller.
 
 running_pid() { # the server's pid, if its pid file names a live process
@@ -30,3 +30,21 @@ stop_service() { # stop_service LABEL WHAT SECONDS: TERM, wait up to SECONDS, th
   kill -KILL "$pid" 2>/dev/null || true
   rm -f "$PIDFILE"
 }
+
+wait_ready() { # wait_ready SECONDS CHECK LOG...: run CHECK until it succeeds
+  # returns 1 when the server died first (the LOG files' tails go to stderr, the
+  # pid file is removed), 2 when SECONDS passed without an answer
+  local seconds=$1 check=$2 waited=0
+  shift 2
+  while ! "$check"; do
+    if ! running_pid >/dev/null; then
+      tail -n 20 "$@" 2>/dev/null >&2 || true
+      rm -f "$PIDFILE"
+      return 1
+    fi
+    [ "$waited" -lt $((seconds * 4)) ] || return 2
+    sleep 0.25
+    waited=$((waited + 1))
+  done
+}
+
