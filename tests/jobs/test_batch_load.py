@@ -484,6 +484,43 @@ def test_a_rival_commit_is_seen_however_many_commits_came_after_it(spark, load):
         insert_into_empty_d1(spark, load, pipeline, mine, planned_at)
 
 
+def test_maintenance_commits_between_plan_and_merge_leave_the_plan_standing(spark, load):
+    """OPTIMIZE and property commits change no row: a load planned before them goes on."""
+    from lakehouse.batch.prepare import silver_schema
+    from lakehouse.batch.writers import commit_metadata
+    from lakehouse.config import load_config
+
+    load.land(D2, [row("x", at="2026-03-02T10:00:00")])
+    assert load.run(D2)[0] == 0
+    pipeline = load_config("orders", conf_dir=str(load.conf)).pipeline
+    theirs = commit_metadata("other", pipeline, [date(2026, 3, 9)], "merge")
+    d9 = (date(2026, 3, 9), datetime(2026, 3, 9), "other")
+    for i in range(2):  # two files of another day, for OPTIMIZE to compact
+        one = spark.createDataFrame(
+            [(f"z{i}", Decimal("1.00"), "placed", datetime(2026, 3, 9, 10), *d9)],
+            silver_schema(pipeline),
+        )
+        one.write.format("delta").mode("append").option("userMetadata", theirs).save(
+            load.silver_path
+        )
+    planned_at = load.version(spark)
+    table = DeltaTable.forPath(spark, load.silver_path)
+    table.optimize().executeCompaction()
+    spark.sql(
+        f"ALTER TABLE delta.`{load.silver_path}` "
+        "SET TBLPROPERTIES ('delta.logRetentionDuration' = 'interval 30 days')"
+    )
+    upkeep = [r["operation"] for r in table.history(2).collect()]
+    assert sorted(upkeep) == ["OPTIMIZE", "SET TBLPROPERTIES"]
+    audit = (D1, datetime(2026, 3, 2), "me")
+    mine = spark.createDataFrame(
+        [("c", Decimal("3.00"), "placed", datetime(2026, 3, 1, 12), *audit)],
+        silver_schema(pipeline),
+    )
+    insert_into_empty_d1(spark, load, pipeline, mine, planned_at)  # no PlannedOnStaleSnapshot
+    assert [r.order_id for r in load.day(spark, D1).collect()] == ["c"]
+
+
 def test_counts_after_a_re_plan_describe_the_whole_load(spark, load, monkeypatch):
     import lakehouse.batch.writers.planned as planned
     from lakehouse.batch.prepare import silver_schema

@@ -23,6 +23,7 @@ from pyspark.sql import types as T
 from lakehouse.config.model import Freshness, Pipeline, Settings
 from lakehouse.core.clock import as_utc, iso_z
 from lakehouse.core.durations import Duration, human_seconds
+from lakehouse.lake.history import last_data_commit
 from lakehouse.lake.tables import PipelineTables
 from lakehouse.stream import CheckpointLog
 
@@ -112,13 +113,9 @@ def _newest_value(spark: SparkSession, path: str, column: str) -> datetime | Non
 
 
 def _last_commit(spark: SparkSession, path: str) -> datetime | None:
-    last = (
-        DeltaTable.forPath(spark, path)
-        .history(1)
-        .select(F.col("timestamp").cast("double").alias("s"))
-        .first()
-    )
-    return datetime.fromtimestamp(last["s"], timezone.utc) if last is not None else None
+    """When the table last changed rows: OPTIMIZE, VACUUM and property commits do not count."""
+    last = last_data_commit(spark, path)
+    return last.at if last is not None else None
 
 
 def latest_offsets(

@@ -30,6 +30,7 @@ from lakehouse.batch.prepare import row_hash
 from lakehouse.config.model import Pipeline, SilverTable
 from lakehouse.core.errors import TransientError
 from lakehouse.lake.delta_io import MergeResult, merge_result, release, table_version
+from lakehouse.lake.history import commits_since
 
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 MATERIALIZE_SOURCE_CONF = "spark.databricks.delta.merge.materializeSource"
@@ -217,25 +218,22 @@ def check_planned_on_latest(
     the MERGE committed. Reads every commit since ``planned_at`` (however many),
     not a fixed window."""
     spark, path = target.spark, target.path
-    table = DeltaTable.forPath(spark, path)
-    since = max(1, table_version(spark, path) - planned_at)
-    history = table.history(since).select("version", "userMetadata")
-    rows = sorted(history.collect(), key=lambda r: r["version"])
-    ours = [r["version"] for r in rows if r["userMetadata"] == target.metadata]
+    rows = commits_since(spark, path, planned_at, table_version(spark, path))
+    ours = [c.version for c in rows if c.user_metadata == target.metadata]
     if not ours:
         return None
     wanted = {d.isoformat() for d in target.days}
-    for r in rows:
-        if not planned_at < r["version"] < ours[-1]:
-            continue
+    for c in rows:
+        if not planned_at < c.version < ours[-1] or not c.is_data:
+            continue  # maintain's OPTIMIZE or VACUUM rewrote no row: the plan still holds
         try:
-            meta = json.loads(r["userMetadata"] or "null") or {}
+            meta = json.loads(c.user_metadata or "null") or {}
         except ValueError:
             meta = {}
         theirs = _metadata_dates(meta) if meta.get("pipeline") == target.pipeline.name else None
         if theirs is None or theirs & wanted:
             stale = PlannedOnStaleSnapshot(
-                f"version {r['version']} was committed while the load of "
+                f"version {c.version} was committed while the load of "
                 f"{', '.join(sorted(wanted))} was planned"
             )
             stale.committed = merged  # it committed: the next attempt builds on it
