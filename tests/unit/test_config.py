@@ -458,6 +458,27 @@ def test_unknown_env_lists_the_known_ones(tmp_path):
         ({"partition_by": "ingested_at"}, "partition_by", "reserved"),
         ({"stream": {"retry": {"attempts": 0}}}, "stream.retry.attempts", "at least 1"),
         ({"stream": {"stop_grace": "a while"}}, "stream.stop_grace", "bad duration"),
+        (
+            {"maintenance": {"vacuum_retention": "2h"}},
+            "maintenance.vacuum_retention",
+            "shorter than maintenance.longest_job (6h)",
+        ),
+        (
+            {"maintenance": {"closed_after": "1h"}},
+            "maintenance.closed_after",
+            "not longer than what the stream may still write",
+        ),
+        (
+            {"maintenance": {"log_retention": "3d"}},
+            "maintenance.log_retention",
+            "shorter than maintenance.vacuum_retention (7d)",
+        ),
+        (
+            {"maintenance": {"zorder_by": {"silver.orders": ["nope"]}}},
+            "maintenance.zorder_by[silver.orders]",
+            "'nope' is not a column",
+        ),
+        ({"maintenance": {"vacuum": "sometimes"}}, "maintenance.vacuum", ""),
     ],
 )
 def test_pipeline_consistency_errors(tmp_path, overrides, key, message):

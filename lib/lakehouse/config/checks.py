@@ -25,6 +25,7 @@ from lakehouse.config.model import (
 from lakehouse.config.typed import join_key
 from lakehouse.core.columns import RESERVED_COLUMNS
 from lakehouse.core.ddl import Column, DdlError, parse_columns
+from lakehouse.core.durations import Duration
 from lakehouse.core.errors import ConfigError
 
 
@@ -69,6 +70,7 @@ def pipeline_problems(p: Pipeline, fail: Fail, *, ops_database: str = "ops") -> 
             problems.append(
                 fail(join_key("sla", job), "job names are identifiers such as batch_load")
             )
+    check(_check_maintenance, p, known, fail)
     known_tables = {t.lower() for t in p.catalog_tables(ops_database)}
     for i, view in enumerate(p.gold):
         name = view.name.lower()
@@ -195,6 +197,55 @@ def _check_sections(p: Pipeline, known: set[str], fail: Fail) -> None:
         raise fail("silver.order_by", f"{p.silver.order_by!r} is not a column of the schema")
     if p.silver is not None and p.silver.delete_missing and p.silver.mode != "merge":
         raise fail("silver.delete_missing", "only applies to `mode: merge`")
+
+
+def longest_run(p: Pipeline) -> tuple[Duration, str]:
+    """How long a job of the pipeline may run: ``maintenance.longest_job`` or a longer
+    ``sla.<job>.max_duration``; with where that figure comes from."""
+    longest, source = p.maintenance.longest_job, "maintenance.longest_job"
+    for job, sla in p.sla.items():
+        if sla.max_duration is not None and sla.max_duration.seconds > longest.seconds:
+            longest, source = sla.max_duration, f"sla.{job}.max_duration"
+    return longest, source
+
+
+def _check_maintenance(p: Pipeline, known: set[str], fail: Fail) -> None:
+    m = p.maintenance
+    tables = {t.table for t in (p.bronze, p.silver) if t is not None}
+    for table, columns in m.zorder_by.items():
+        where = join_key("maintenance.zorder_by", table)
+        if table not in tables:
+            raise fail(where, f"not a table of this pipeline (tables: {', '.join(sorted(tables))})")
+        for column in columns:
+            if column == p.partition_by:
+                raise fail(where, f"{column!r} is the partition column: Z-order other columns")
+            if column not in known:
+                raise fail(where, f"{column!r} is not a column of the schema")
+    if p.stream is not None:
+        reach, what = p.stream.watermark.seconds, f"stream.watermark {p.stream.watermark}"
+        if p.bronze is not None and p.bronze.dedup == "keys":
+            reach += p.bronze.key_lookback.seconds
+            what += f" + bronze.key_lookback {p.bronze.key_lookback}"
+        if m.closed_after.seconds <= reach:
+            raise fail(
+                "maintenance.closed_after",
+                f"{m.closed_after} is not longer than what the stream may still write "
+                f"({what}): OPTIMIZE would rewrite partitions the stream reads",
+            )
+    longest, source = longest_run(p)
+    for limit, name in ((longest, source), (m.stream_downtime, "maintenance.stream_downtime")):
+        if m.vacuum_retention.seconds < limit.seconds:
+            raise fail(
+                "maintenance.vacuum_retention",
+                f"{m.vacuum_retention} is shorter than {name} ({limit}): VACUUM would delete "
+                "files a running job or a resuming reader still needs",
+            )
+    if m.log_retention.seconds < m.vacuum_retention.seconds:
+        raise fail(
+            "maintenance.log_retention",
+            f"{m.log_retention} is shorter than maintenance.vacuum_retention "
+            f"({m.vacuum_retention}): time travel would outlive its log",
+        )
 
 
 def _check_freshness(

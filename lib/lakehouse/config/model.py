@@ -477,6 +477,48 @@ class BackfillSettings:
             raise KeyProblem("group_days", "must be at least 1")
 
 
+def _interval(value: Duration) -> str:
+    """A Delta table property interval (``interval 30 days``) of a duration."""
+    seconds = int(value.seconds)
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds % size == 0:
+            return f"interval {seconds // size} {unit}"
+    return f"interval {seconds} seconds"
+
+
+@dataclass(frozen=True)
+class MaintenanceSettings:
+    """What ``maintain`` does to the pipeline's tables, and the limits it keeps to.
+
+    Partitions whose day ended at least ``closed_after`` ago are closed: the
+    stream and the daily loads no longer write them, so OPTIMIZE compacts
+    them (Z-ordered by ``zorder_by[table]`` when set). VACUUM then deletes
+    files unreferenced for ``vacuum_retention``, which must outlast the
+    longest job (``longest_job`` or any ``sla.*.max_duration``) and the time
+    a stopped stream or reader may take to resume (``stream_downtime``).
+    """
+
+    closed_after: Duration = Duration.parse("2d")  # noqa: RUF009 - immutable
+    optimize: bool = True
+    zorder_by: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    vacuum: bool = True
+    vacuum_retention: Duration = Duration.parse("7d")  # noqa: RUF009 - immutable
+    log_retention: Duration = Duration.parse("30d")  # noqa: RUF009 - immutable
+    checkpoint_retention: Duration = Duration.parse("2d")  # noqa: RUF009 - immutable
+    longest_job: Duration = Duration.parse("6h")  # noqa: RUF009 - immutable
+    stream_downtime: Duration = Duration.parse("1d")  # noqa: RUF009 - immutable
+    # OPTIMIZE losing to a concurrent writer of the same partition: try again
+    retry: RetrySettings = field(default_factory=RetrySettings)
+
+    def properties(self) -> dict[str, str]:
+        """The retention table properties every table of the pipeline carries."""
+        return {
+            "delta.logRetentionDuration": _interval(self.log_retention),
+            "delta.deletedFileRetentionDuration": _interval(self.vacuum_retention),
+            "delta.checkpointRetentionDuration": _interval(self.checkpoint_retention),
+        }
+
+
 RuleKind = Literal[
     "not_null",
     "unique",
@@ -611,6 +653,8 @@ class Pipeline:
     alerts: tuple[AlertSink, ...] = field(default=(), metadata=RUN_ONLY)
     # views change no row of the pipeline's tables
     gold: tuple[GoldView, ...] = field(default=(), metadata=RUN_ONLY)
+    # compaction and clean-up change files, never rows
+    maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings, metadata=RUN_ONLY)
 
     @functools.cached_property
     def columns(self) -> list[Column]:

@@ -275,8 +275,14 @@ class BronzeBatchWriter:
             self.bronze_path,
             bronze_schema(p.columns, p.partition_by),
             partition_by=[p.partition_by],
+            properties=p.maintenance.properties(),  # set now: later, a change conflicts
         )
-        ensure_table(self.spark, self.quarantine_path, QUARANTINE_SCHEMA)
+        ensure_table(
+            self.spark,
+            self.quarantine_path,
+            QUARANTINE_SCHEMA,
+            properties=p.maintenance.properties(),
+        )
 
     def validate_rules(self) -> None:
         """Check the quality rules against bronze's columns (ConfigError: exit 2)."""

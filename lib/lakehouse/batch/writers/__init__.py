@@ -153,7 +153,13 @@ def retry_in_load(exc: BaseException) -> bool:
 
 def ensure_silver(spark: SparkSession, path: str, pipeline: Pipeline) -> None:
     """Create the silver table (partitioned by the date column) if it is not there."""
-    ensure_table(spark, path, silver_schema(pipeline), partition_by=[pipeline.partition_by])
+    ensure_table(
+        spark,
+        path,
+        silver_schema(pipeline),
+        partition_by=[pipeline.partition_by],
+        properties=pipeline.maintenance.properties(),
+    )
 
 
 __all__ = [
