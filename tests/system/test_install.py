@@ -62,7 +62,7 @@ def test_validate_and_list_work_from_the_installed_package(installed, tmp_path):
     assert "1 pipeline(s) (orders): ok" in result.stdout
     listing = outside(installed, tmp_path, "lakehouse", "list", "--conf-dir", str(ROOT / "conf"))
     assert listing.returncode == 0, listing.stderr
-    for job in ("backfill", "batch_load", "doctor", "health", "stream_ingest"):
+    for job in ("backfill", "batch_load", "doctor", "health", "maintain", "stream_ingest"):
         assert f"  {job} " in listing.stdout
 
 

@@ -118,7 +118,8 @@ def test_job_help_needs_no_spark():
     [
         (
             ["nosuchjob"],
-            "unknown job 'nosuchjob' (jobs: backfill,batch_load,doctor,health,stream_ingest)",
+            "unknown job 'nosuchjob' "
+            "(jobs: backfill,batch_load,doctor,health,maintain,stream_ingest)",
         ),
         (["../lib/cli"], "unknown job '../lib/cli'"),
         (["__init__"], "unknown job '__init__'"),

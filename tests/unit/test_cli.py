@@ -124,7 +124,7 @@ def test_list_names_jobs_with_a_line_each_pipelines_and_environments(capsys):
     code, out, _ = run(capsys, "list", "--conf-dir", str(ROOT / "conf"))
     assert code == 0
     jobs = out.split("pipelines")[0]
-    for job in ("backfill", "batch_load", "doctor", "health", "stream_ingest"):
+    for job in ("backfill", "batch_load", "doctor", "health", "maintain", "stream_ingest"):
         line = next(line for line in jobs.splitlines() if line.split()[:1] == [job])
         assert len(line.split()) > 3  # the job's one-line description follows its name
     assert "  orders" in out.split("pipelines")[1]

@@ -19,7 +19,7 @@ from lakehouse.launch.launcher import (
 )
 from lakehouse.runtime.job import _MarkedStderr
 
-JOBS = ["backfill", "batch_load", "doctor", "health", "stream_ingest"]
+JOBS = ["backfill", "batch_load", "doctor", "health", "maintain", "stream_ingest"]
 
 
 def test_the_jobs_are_the_package_modules():
@@ -75,7 +75,7 @@ def test_help_anywhere_before_the_job():
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        ([], "no job given (jobs: backfill,batch_load,doctor,health,stream_ingest)"),
+        ([], "no job given (jobs: backfill,batch_load,doctor,health,maintain,stream_ingest)"),
         (["batch_lod"], "unknown job 'batch_lod' (did you mean 'batch_load'?)"),
         (["../lib/cli"], "unknown job '../lib/cli'"),
         (["__init__"], "unknown job '__init__'"),

@@ -16,11 +16,13 @@ Who asks what:
 - health: the runs in a window (:func:`runs_between`), where each job's
   deadlines start (:func:`first_dates`) and when each date first succeeded
   (:func:`first_successes`);
-- the cluster-mode launcher: one run by id (:func:`latest_row_of_run`).
+- the cluster-mode launcher: one run by id (:func:`latest_row_of_run`);
+- maintain: where its last run closed partitions (:func:`recent_success_details`).
 """
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from typing import Any
 
@@ -177,3 +179,29 @@ def latest_row_of_run(ledger: DataFrame | None, run_id: str) -> dict[str, Any] |
         return None
     row = ledger.where(F.col("run_id") == run_id).orderBy(F.col("ended_at").desc()).first()
     return None if row is None else row.asDict()
+
+
+def recent_success_details(ledger: DataFrame | None, job: str, limit: int = 50) -> list[dict]:
+    """The ``details`` of the newest successful runs of ``job``, newest first.
+
+    ``maintain`` reads where its last run drew the line between open and
+    closed partitions of each table, so it Z-orders each closed day once.
+    """
+    if ledger is None:
+        return []
+    rows = (
+        ledger.where((F.col("job") == job) & (F.col("status") == "success"))
+        .orderBy(F.col("ended_at").desc())
+        .select("details")
+        .limit(limit)
+        .collect()
+    )
+    found = []
+    for row in rows:
+        try:
+            details = json.loads(row["details"] or "{}")
+        except ValueError:
+            continue
+        if isinstance(details, dict):
+            found.append(details)
+    return found
