@@ -22,25 +22,11 @@ DELAY=${RETRY_DELAY:-120}
 RELOAD_DAYS=${RELOAD_DAYS:-3}
 LAUNCHER=${LAKEHOUSE_LAUNCHER:-$ROOT/spark-submit.sh}
 
-mkdir -p "$ROOT/.build"
-exec 9>"$ROOT/.build/cron-$PIPELINE.lock"
-flock -n 9 || { echo "orders-daily: another run for $PIPELINE is in progress" >&2; exit 75; }
-
-step() {
-  local try rc wait=$DELAY
-  for try in 1 2 3; do
-    echo "$(date -u +%FT%TZ) $PIPELINE $DAY: $* (try $try)"
-    "$LAUNCHER" "$@"
-    rc=$?
-    case $rc in
-      0) return 0 ;;
-      1|75) [ "$try" -lt 3 ] && { sleep "$wait"; wait=$((wait * 2)); } ;;
-      *) break ;;
-    esac
-  done
-  echo "$(date -u +%FT%TZ) $PIPELINE $DAY: $1 exited $rc; stopping" >&2
-  exit "$rc"
-}
+LABEL="$PIPELINE $DAY"
+SCRIPT_NAME=orders-daily
+# shellcheck source=orchestration/cron/steps.sh
+. "$ROOT/orchestration/cron/steps.sh"
+take_lock "cron-$PIPELINE"
 
 step stream_ingest --pipeline "$PIPELINE" --trigger available_now
 step batch_load --pipeline "$PIPELINE" --date "$DAY"

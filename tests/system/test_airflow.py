@@ -21,6 +21,8 @@ pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.kafka]
 AIRFLOW = str(ROOT / "scripts" / "airflow.sh")
 DAY = date(2026, 3, 1)
 DAILY = "lakehouse_orders_daily"
+MAINTAIN = "lakehouse_orders_maintain"
+BACKFILL = "lakehouse_orders_backfill"
 
 
 def airflow(home: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -86,7 +88,7 @@ def test_the_daily_dag_loads_and_runs_the_chain_for_its_logical_date(
     listed = airflow(home, env, "dags", "list", "--output", "json")
     assert errors.returncode == 0 and listed.returncode == 0, errors.stderr + listed.stderr
     assert last_json(errors.stdout) == []
-    assert {d["dag_id"] for d in last_json(listed.stdout)} == {DAILY, "lakehouse_orders_backfill"}
+    assert {d["dag_id"] for d in last_json(listed.stdout)} == {DAILY, MAINTAIN, BACKFILL}
 
     run = airflow(home, env, "dags", "test", DAILY, DAY.isoformat())
     assert run.returncode == 0 or only_the_known_deadline_bug(run), (run.stdout + run.stderr)[
@@ -106,6 +108,18 @@ def test_the_daily_dag_loads_and_runs_the_chain_for_its_logical_date(
     valid = {e.order_id for e in events if e.kind in ("valid", "duplicate")}
     loaded = {r.order_id for r in silver.where(F.col("event_date") == DAY).collect()}
     assert loaded == valid and silver.count() == len(valid)
+
+    # the upkeep DAG, on its own schedule: DAY is closed by now, so it is compacted
+    upkeep = airflow(home, env, "dags", "test", MAINTAIN, DAY.isoformat())
+    assert upkeep.returncode == 0, (upkeep.stdout + upkeep.stderr)[-6000:]
+    ledger = spark.read.format("delta").load(str(lake / "_ops" / "runs"))
+    done = ledger.where(F.col("job") == "maintain").collect()
+    assert [(r.status, r.exit_code) for r in done] == [("success", 0)]
+    assert done[0].run_id == f"airflow.{MAINTAIN}.maintain.{DAY:%Y%m%d}.try1"
+    tables = json.loads(done[0].details)["pipelines"]["orders"]["tables"]
+    assert tables["bronze.orders"]["closed_before"] > DAY.isoformat()
+    again = spark.read.format("delta").load(str(lake / "silver" / "orders"))
+    assert {r.order_id for r in again.collect()} == valid  # upkeep changed no row
 
 
 KILL_SCRIPT = """

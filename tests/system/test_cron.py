@@ -17,9 +17,12 @@ import pytest
 from tests.harness.env import ROOT
 
 SCRIPT = str(ROOT / "orchestration" / "cron" / "orders-daily.sh")
+MAINTAIN = str(ROOT / "orchestration" / "cron" / "orders-maintain.sh")
 
 
-def run(tmp_path: Path, codes: list[int], *args: str) -> tuple[int, list[str], str]:
+def run(
+    tmp_path: Path, codes: list[int], *args: str, script: str = SCRIPT
+) -> tuple[int, list[str], str]:
     calls, plan = tmp_path / "calls", tmp_path / "codes"
     plan.write_text("".join(f"{c}\n" for c in codes))
     stub = tmp_path / "launcher"
@@ -31,7 +34,7 @@ def run(tmp_path: Path, codes: list[int], *args: str) -> tuple[int, list[str], s
     stub.chmod(0o755)
     env = {**os.environ, "LAKEHOUSE_LAUNCHER": str(stub), "RETRY_DELAY": "0"}
     result = subprocess.run(
-        [SCRIPT, *args], capture_output=True, text=True, env=env, timeout=60, check=False
+        [script, *args], capture_output=True, text=True, env=env, timeout=60, check=False
     )
     made = calls.read_text().splitlines() if calls.exists() else []
     return result.returncode, made, result.stderr
@@ -87,6 +90,29 @@ def test_a_second_copy_while_one_runs_exits_75_and_runs_nothing(tmp_path):
         fcntl.flock(held, fcntl.LOCK_EX)
         code, calls, err = run(tmp_path, [0, 0, 0], "2026-03-01")
     assert code == 75 and calls == [] and "another run for orders is in progress" in err
+
+
+def test_maintain_runs_on_its_own_lock_beside_the_daily_chain(tmp_path):
+    import fcntl
+
+    lock = ROOT / ".build" / "cron-orders.lock"
+    lock.parent.mkdir(exist_ok=True)
+    with open(lock, "w") as held:  # the daily chain runs: upkeep goes ahead anyway
+        fcntl.flock(held, fcntl.LOCK_EX)
+        code, calls, _ = run(tmp_path, [75, 0], "--dry-run", script=MAINTAIN)
+    assert code == 0
+    assert calls == ["maintain --pipeline orders --dry-run"] * 2  # 75 was tried again
+    (tmp_path / "calls").unlink()
+    with open(ROOT / ".build" / "cron-orders-maintain.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        code, calls, err = run(tmp_path, [0], script=MAINTAIN)
+    assert code == 75 and calls == [] and "orders-maintain: another run for orders" in err
+
+
+def test_maintain_refused_for_its_config_stops_with_2_at_once(tmp_path):
+    code, calls, err = run(tmp_path, [2, 0], script=MAINTAIN)
+    assert code == 2 and calls == ["maintain --pipeline orders"]
+    assert "maintain exited 2; stopping" in err
 
 
 @pytest.mark.slow

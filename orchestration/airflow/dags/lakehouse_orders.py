@@ -1,4 +1,5 @@
-"""The demo pipeline ``orders`` under Airflow 3: a daily chain and an on-demand backfill.
+"""The demo pipeline ``orders`` under Airflow 3: a daily chain, nightly upkeep, and an
+on-demand backfill.
 
 ``lakehouse_orders_daily`` runs once per day D after D has ended (UTC):
 
@@ -24,6 +25,10 @@
   each a separate Spark application. For longer ranges trigger
   ``lakehouse_orders_backfill``: one Spark application for the whole range,
   resumable, with per-date retries and ledger rows (docs/jobs.md, "backfill").
+
+``lakehouse_orders_maintain`` runs ``maintain`` at 03:30 UTC, on its own
+schedule: OPTIMIZE of the closed days, VACUUM, retention properties. It
+changes no row, so it may overlap the daily chain or a running stream.
 
 Set ``LAKEHOUSE_HOME`` (the repository) and ``LAKEHOUSE_ENV`` (config overlay)
 in the workers' environment; the launcher reads the rest from ``conf/``.
@@ -99,6 +104,19 @@ with DAG(
     # health's verdict is the point (4: stale or late, 0: healthy): never retried
     health = job("health", retries=0)
     ingest >> load >> reload >> health
+
+with DAG(
+    dag_id="lakehouse_orders_maintain",
+    description="Compact the closed days of the orders tables, VACUUM, set retention",
+    schedule="30 3 * * *",  # a cron string: one run at 03:30 UTC, no data interval
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,  # a missed night is caught up by the next one
+    max_active_runs=1,
+    default_args=RETRYING,
+    dagrun_timeout=timedelta(hours=6),
+    tags=["lakehouse", PIPELINE],
+) as upkeep:
+    job("maintain", execution_timeout=timedelta(hours=4))
 
 with DAG(
     dag_id="lakehouse_orders_backfill",
