@@ -19,7 +19,8 @@ time.tzset()
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_PORT = int(os.environ.get("LAKEHOUSE_TEST_KAFKA_PORT", "19092"))
 KAFKA_BOOTSTRAP = f"127.0.0.1:{KAFKA_PORT}"
-KAFKA_DIR = ROOT / ".kafka-test"
+# a second test session on another port gets a broker folder of its own
+KAFKA_DIR = ROOT / (".kafka-test" if KAFKA_PORT == 19092 else f".kafka-test-{KAFKA_PORT}")
 
 # The test S3 server (scripts/s3.sh: S3Proxy on a local folder). Its keys are
 # drawn once per test run and handed to every process the tests start.
