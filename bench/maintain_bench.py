@@ -1,0 +1,220 @@
+"""Benchmark: bronze after 500 micro-batches, before and after ``maintain``.
+
+N order events (default 100,000, 5% duplicates, spread over three days that
+are long closed) are ingested by the job's own plan and sink (parse, checks,
+quarantine, watermark dedup, bronze MERGE) in a processing-time stream
+(``processingTime=0 seconds``: batches back to back) with
+``maxOffsetsPerTrigger`` = N / batches, so bronze gets one commit and about
+one small file per micro-batch, as a stream that commits every few seconds
+does. Then, in the same Spark session:
+
+- ``before``: bronze as the stream left it;
+- ``one_batch``: the same rows written to a table in one write, one file
+  per day (the floor);
+- ``after``: bronze after ``maintain --pipeline orders`` (the real job:
+  OPTIMIZE of the closed days, VACUUM, retention properties).
+
+For each: file count, total bytes, and a full scan (``count(*)`` and a hash
+of every column, which reads every column of every row), with the Delta log
+cache cleared before each scan so it includes building the snapshot, as a
+new reader does. Scans alternate between the tables, best round counts.
+The aim: ``after`` within 1.2x of ``one_batch``.
+
+Writes bench/results/maintain.json.
+
+Usage: .venv-dev/bin/python bench/maintain_bench.py [--events 100000] [--batches 500]
+       (needs the broker: scripts/kafka.sh start)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "lib"), str(ROOT)]
+
+from datagen.orders import generate, produce  # noqa: E402
+from lakehouse.config import load_config  # noqa: E402
+from lakehouse.jobs.maintain import main as maintain_main  # noqa: E402
+from lakehouse.lake import build_session  # noqa: E402
+from lakehouse.stream import (  # noqa: E402
+    BronzeSink,
+    CheckpointGuard,
+    ingest_writer,
+    read_kafka,
+)
+from lakehouse.stream.probe import probe  # noqa: E402
+
+START = datetime(2026, 1, 5, tzinfo=timezone.utc)  # closed long ago, whenever this runs
+
+
+def topic_size(bootstrap: str, topic: str) -> int:
+    """Messages in ``topic`` (sum of high watermarks), 0 when it does not exist."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-size"})
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return 0
+        total = 0
+        for partition in meta.partitions:
+            _low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=10
+            )
+            total += high
+        return total
+    finally:
+        consumer.close()
+
+
+def ingest(spark, cfg, checkpoint: str, per_batch: int, events: int) -> tuple[float, dict]:
+    """The job's plan and sink in a processing-time stream until every event is in."""
+    pipeline = cfg.pipeline
+    kafka = dataclasses.replace(pipeline.source.kafka, max_offsets_per_trigger=per_batch)
+    sink = BronzeSink(spark, pipeline, cfg.settings, run_id="bench", checkpoint=checkpoint)
+    sink.use_checkpoint(CheckpointGuard(spark, checkpoint, pipeline).open())
+    sink.ensure_tables()
+    began = time.monotonic()
+    query = (
+        ingest_writer(read_kafka(spark, kafka), pipeline, sink)
+        .option("checkpointLocation", checkpoint)
+        .trigger(processingTime="0 seconds")
+        .start()
+    )
+    try:
+        while sink.totals()["input_rows"] < events:
+            if query.exception() is not None or not query.isActive:
+                raise RuntimeError(f"the stream stopped: {query.exception()}")
+            time.sleep(0.5)
+    finally:
+        query.stop()
+    return time.monotonic() - began, sink.totals()
+
+
+def table_size(spark, path: str) -> dict:
+    from delta.tables import DeltaTable
+
+    row = DeltaTable.forPath(spark, path).detail().first()
+    return {"files": int(row["numFiles"]), "bytes": int(row["sizeInBytes"])}
+
+
+def scan(spark, path: str) -> float:
+    """A cold full scan: snapshot built from the log, every column of every row read."""
+    spark._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
+    began = time.monotonic()
+    spark.read.format("delta").load(path).selectExpr("count(*)", "sum(hash(*))").collect()
+    return time.monotonic() - began
+
+
+def rounds_of(spark, tables: dict[str, str], rounds: int) -> dict[str, list[float]]:
+    seconds: dict[str, list[float]] = {name: [] for name in tables}
+    for _ in range(rounds):
+        for name, path in tables.items():
+            seconds[name].append(scan(spark, path))
+            print(f"scan {name}: {seconds[name][-1]:.2f}s", file=sys.stderr)
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--batches", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    )
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "maintain.json"))
+    args = parser.parse_args(argv)
+    if not probe(args.bootstrap).ok:
+        raise SystemExit(f"no Kafka broker at {args.bootstrap}: scripts/kafka.sh start")
+
+    topic = f"bench-maintain-{args.events}-{args.seed}"
+    have = topic_size(args.bootstrap, topic)
+    if have not in (0, args.events):
+        raise SystemExit(f"topic {topic} holds {have} events, not {args.events}: delete it first")
+    if not have:
+        events = generate(
+            args.events, seed=args.seed, start=START, spread=timedelta(days=3), dup_share=0.05
+        )
+        produce(args.bootstrap, topic, events, partitions=2)
+
+    base = Path(tempfile.mkdtemp(prefix="lakehouse-bench-maintain-"))
+    environ = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": args.bootstrap,
+        "ORDERS_TOPIC": topic,
+        "LAKEHOUSE_LAKE_ROOT": str(base),
+    }
+    os.environ.update(environ)  # for the maintain job's own config load
+    cfg = load_config("orders", environ=environ)
+    spark = build_session(cfg.settings, "bench", "orders")
+    bronze = str(base / "bronze" / "orders")
+    one_batch = str(base / "bench" / "one_batch")
+    report: dict = {
+        "benchmark": "maintain",
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, "
+        f"Python {platform.python_version()}",
+        "events": args.events,
+        "micro_batches_wanted": args.batches,
+        "rounds": args.rounds,
+    }
+    try:
+        per_batch = max(1, args.events // args.batches)
+        ingest_s, totals = ingest(
+            spark, cfg, str(base / "_checkpoints" / "bench"), per_batch, args.events
+        )
+        report["ingest"] = {"seconds": round(ingest_s, 1), **totals}
+        rows = spark.read.format("delta").load(bronze)
+        rows.repartition("event_date").write.format("delta").partitionBy("event_date").save(
+            one_batch
+        )
+        report["size"] = {
+            "before": table_size(spark, bronze),
+            "one_batch": table_size(spark, one_batch),
+        }
+        scan(spark, one_batch)  # warm up: JIT, file system caches
+        before = rounds_of(spark, {"before": bronze, "one_batch": one_batch}, args.rounds)
+
+        began = time.monotonic()
+        code = maintain_main(["--conf-dir", str(ROOT / "conf"), "--pipeline", "orders"])
+        report["maintain"] = {"exit_code": code, "seconds": round(time.monotonic() - began, 1)}
+        if code != 0:
+            raise SystemExit(f"maintain exited {code}")
+        report["size"]["after"] = table_size(spark, bronze)
+        after = rounds_of(spark, {"after": bronze, "one_batch": one_batch}, args.rounds)
+    finally:
+        spark.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+    best = {
+        "before": min(before["before"]),
+        "after": min(after["after"]),
+        "one_batch": min(before["one_batch"] + after["one_batch"]),
+    }
+    report["scan_seconds"] = {
+        "before_phase": {k: [round(v, 2) for v in vs] for k, vs in before.items()},
+        "after_phase": {k: [round(v, 2) for v in vs] for k, vs in after.items()},
+    }
+    report["best_scan_s"] = {k: round(v, 2) for k, v in best.items()}
+    report["ratio_before_vs_one_batch"] = round(best["before"] / best["one_batch"], 2)
+    report["ratio_after_vs_one_batch"] = round(best["after"] / best["one_batch"], 2)
+    report["target_after_vs_one_batch"] = 1.2
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
