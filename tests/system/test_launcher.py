@@ -104,7 +104,7 @@ def test_help_lists_the_jobs():
     result = launch("--help")
     assert result.returncode == 0
     assert "usage: ./spark-submit.sh" in result.stdout
-    assert "jobs: backfill,batch_load,doctor,health,stream_ingest" in result.stdout
+    assert "jobs: backfill,batch_load,doctor,health,maintain,stream_ingest" in result.stdout
     assert "--conf KEY=VALUE" in result.stdout and "75  transient" in result.stdout
 
 

@@ -49,12 +49,18 @@ def test_maintain_while_the_stream_runs_loses_and_duplicates_nothing(
     scattered = {d for d, n in closed.items() if n > 1}
     assert len(scattered) >= 2, closed
 
-    today = generate(600, seed=42, start=now - timedelta(minutes=5), spread=timedelta(minutes=5))
+    # today: a first slice before the stream starts, a steady trickle while
+    # maintain runs, and a last slice after it, so the stream is certain to
+    # commit both during and after maintain's commits
+    today = generate(480, seed=42, start=now - timedelta(minutes=5), spread=timedelta(minutes=5))
+    first_slice, trickle, last_slice = today[:40], today[40:440], today[440:]
+    produce(kafka_bootstrap, kafka_topic, first_slice)
+    # bigger micro-batches from here on: the stream keeps up on a loaded machine
+    conf_for(tmp_path, kafka_bootstrap, kafka_topic, max_offsets_per_trigger=200)
     producer = threading.Thread(
-        target=produce, args=(kafka_bootstrap, kafka_topic, today), kwargs={"rate": 40.0}
+        target=produce, args=(kafka_bootstrap, kafka_topic, trickle), kwargs={"rate": 10.0}
     )
     stream = start_job(conf, lake, "--trigger", "processing_time=1s")
-    producer.start()
     try:
         table = DeltaTable.forPath(spark, bronze_path)
         started_at = table.history(1).first()["version"]
@@ -65,19 +71,23 @@ def test_maintain_while_the_stream_runs_loses_and_duplicates_nothing(
             180,
             "the stream's first batch of today",
             stream,
+            interval=1.0,
         )
+        producer.start()
         monkeypatch.setenv("LAKEHOUSE_LAKE_ROOT", str(lake))
         code = maintain.main(["--conf-dir", str(conf), "--pipeline", "orders"])
         report = last_json(capsys.readouterr().out)
         assert code == 0, report
         assert stream.poll() is None, "the stream stopped while maintain ran"
         producer.join(timeout=300)
+        produce(kafka_bootstrap, kafka_topic, last_slice)
         wanted = {e.order_id for e in old + today if e.kind in ("valid", "duplicate")}
         wait_for(
             lambda: spark.read.format("delta").load(bronze_path).count() >= len(wanted),
             300,
-            "every event in bronze",
+            f"all {len(wanted)} events in bronze",
             stream,
+            interval=2.0,
         )
     finally:
         if stream.poll() is None:

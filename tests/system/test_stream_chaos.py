@@ -49,14 +49,20 @@ def start_job(conf: Path, lake: Path | str, *args: str) -> subprocess.Popen:
     )
 
 
-def wait_for(condition, timeout: float, what: str, proc: subprocess.Popen | None = None) -> None:
+def wait_for(
+    condition,
+    timeout: float,
+    what: str,
+    proc: subprocess.Popen | None = None,
+    interval: float = 0.2,
+) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if proc is not None and proc.poll() is not None:
             _out, err = proc.communicate()
             raise AssertionError(f"job exited {proc.returncode} before {what}:\n{err[-3000:]}")
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+        time.sleep(interval)
 
 
 def bronze_committed(lake: Path) -> bool:
