@@ -34,6 +34,7 @@ class Event:
     value: bytes | None
     kind: str  # valid | duplicate | late | malformed_json | missing_field | wrong_type
     order_id: str | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()  # Kafka record headers
 
 
 def _iso(ts: datetime) -> str:
@@ -160,7 +161,12 @@ def produce(
     for event in events:
         while True:
             try:
-                producer.produce(topic, key=event.key, value=event.value)
+                if event.headers:
+                    producer.produce(
+                        topic, key=event.key, value=event.value, headers=list(event.headers)
+                    )
+                else:
+                    producer.produce(topic, key=event.key, value=event.value)
                 break
             except BufferError:
                 producer.poll(0.05)

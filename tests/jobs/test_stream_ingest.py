@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from datetime import datetime, timedelta, timezone
@@ -641,3 +642,51 @@ def test_a_checkpoint_is_not_resumed_on_another_kafka_cluster(spark, harness, tm
         assert code == 0 and record["rows_in"] == 2 and record["rows_out"] == 2
     finally:
         subprocess.run([script, "stop"], env=env, capture_output=True)
+
+
+@pytest.mark.parametrize("dedup", ["watermark", "keys"])
+def test_fields_outside_the_schema_are_counted_and_kept_with_keep_raw(spark, harness, dedup):
+    harness.configure(bronze={"table": "bronze.orders", "dedup": dedup})
+    harness.produce([order("a0", T0, coupon="C1"), order("a1", T0 + timedelta(seconds=1))])
+
+    code, record = harness.run()
+
+    assert code == 0, record
+    d = record["details"]
+    assert d["unknown_field_rows"] == 1 and d["unknown_fields"] == ["coupon"]
+    assert d["batch_metrics"][0]["unknown_fields"] == ["coupon"]
+    assert "raw_value" not in harness.bronze(spark).columns
+
+    # switched on for the bronze that exists: the raw columns are added, the checkpoint kept
+    harness.configure(bronze={"table": "bronze.orders", "dedup": dedup, "keep_raw": True})
+    tagged = dataclasses.replace(
+        order("b0", T0 + timedelta(seconds=2), coupon="C2", channel="app"),
+        headers=(("trace-id", b"t-1"), ("source", b"web")),
+    )
+    plain = order("b1", T0 + timedelta(seconds=3))
+    harness.produce([tagged, plain, raw(b"not json"), tagged])  # and b0 sent twice
+
+    code, record = harness.run()
+
+    assert code == 0, record
+    d = record["details"]
+    assert record["rows_in"] == 4 and record["rows_out"] == 2 and d["duplicates"] == 1
+    assert d["unknown_field_rows"] == 2 and d["unknown_fields"] == ["channel", "coupon"]
+    rows = {r.order_id: r for r in harness.bronze(spark).collect()}
+    assert sorted(rows) == ["a0", "a1", "b0", "b1"]
+    assert rows["a0"].raw_value is None and rows["a0"].raw_headers is None  # written before
+    assert json.loads(rows["b0"].raw_value)["coupon"] == "C2"
+    assert [(h.key, bytes(h.value)) for h in rows["b0"].raw_headers] == [
+        ("trace-id", b"t-1"),
+        ("source", b"web"),
+    ]
+    assert rows["b1"].raw_value == plain.value.decode() and not rows["b1"].raw_headers
+    assert [r.reason for r in harness.quarantine(spark).collect()] == ["malformed_json"]
+
+    # and off again: bronze keeps its columns, new rows leave them empty
+    harness.configure(bronze={"table": "bronze.orders", "dedup": dedup})
+    harness.produce([order("c0", T0 + timedelta(seconds=4))])
+    code, record = harness.run()
+    assert code == 0 and record["rows_out"] == 1, record
+    c0 = harness.bronze(spark).where("order_id = 'c0'").first()
+    assert c0.raw_value is None and c0.raw_headers is None

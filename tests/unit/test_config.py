@@ -224,6 +224,11 @@ def test_missing_required_key_in_base(tmp_path):
             "must be one of 'merge' | 'replace_partition' | 'insert_if_absent'",
         ),
         ({"stream": ["watermark"]}, "stream", "must be a mapping, got a list"),
+        (
+            {"bronze": {"table": "bronze.orders", "keep_raw": "yes"}},
+            "bronze.keep_raw",
+            "must be true or false, got str 'yes'",
+        ),
         ({"stream": {"trigger": "every_minute"}}, "stream.trigger", "must be"),
     ],
 )
@@ -521,6 +526,8 @@ def test_fingerprint_leaves_out_every_run_only_setting(tmp_path):
         == same
     )
     assert fingerprint(alerts=[{"sink": "log", "on": ["failure"]}]) == same
+    # silver reads bronze's declared columns only: keeping the raw value shapes no data
+    assert fingerprint(bronze={"table": "bronze.orders", "keep_raw": True}) == same
     assert fingerprint(stream={"watermark": "1 hour", "retry": retry, "stop_grace": "5s"}) == same
     assert (
         fingerprint(silver={"table": "silver.orders", "order_by": "event_time", "retry": retry})

@@ -55,8 +55,10 @@ def test_run_totals_sum_the_batches_and_keep_the_last_ones_for_the_ledger():
     first = BatchMetrics(0, input_rows=5, bronze_inserted=3, duplicates=1, quarantined=1)
     first.by_reason = {"malformed_json": 1}
     assert run.add(first, None) == 1
+    first.unknown_field_rows, first.unknown_fields = 2, ["coupon"]
     second = BatchMetrics(1, input_rows=2, bronze_inserted=1, late=1, quarantined=1)
     second.by_reason = {"late": 1, "malformed_json": 0}
+    second.unknown_field_rows, second.unknown_fields = 1, ["coupon", "channel"]
     assert run.add(second, None) == 2
     assert run.completed == 2
     assert run.sums() == {
@@ -68,7 +70,10 @@ def test_run_totals_sum_the_batches_and_keep_the_last_ones_for_the_ledger():
         "quarantined": 2,
         "quarantined_by_reason": {"malformed_json": 1, "late": 1},
         "quality_dropped": 0,
+        "unknown_field_rows": 3,
+        "unknown_fields": ["channel", "coupon"],
     }
+    assert "3 with fields outside" not in first.line() and "2 with fields outside" in first.line()
     assert [b["batch_id"] for b in run.batch_details()] == [0, 1]
     assert run.quality_report() is None  # no row rules: no report
 

@@ -420,12 +420,19 @@ class BronzeTable:
       the batch's days and ``key_lookback`` before them: a key re-sent up to
       that long after its first day's end is not added again; one re-sent
       later is.
+
+    ``keep_raw`` keeps each row's Kafka value and headers as they arrived
+    (``raw_value``, ``raw_headers``), so a field the producer added is never
+    lost and the row can be derived again. Either way, valid events carrying
+    fields outside the schema are counted per micro-batch (ledger details).
+    Silver is loaded from the declared columns only, so it is a run setting.
     """
 
     table: str = field(metadata=field_meta(check=check_table_name))
     path: str | None = None
     dedup: Literal["watermark", "keys"] = "watermark"
     key_lookback: Duration = Duration.parse("1d")  # noqa: RUF009 - immutable
+    keep_raw: bool = field(default=False, metadata=RUN_ONLY)
 
     def __post_init__(self) -> None:
         if self.key_lookback.seconds % 86400:

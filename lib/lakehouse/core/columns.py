@@ -11,9 +11,19 @@ KAFKA_COLUMNS = ("kafka_topic", "kafka_partition", "kafka_offset", "kafka_timest
 INGESTED_AT = "ingested_at"
 RAW_KEY = "raw_key"
 RAW_VALUE = "raw_value"
+RAW_HEADERS = "raw_headers"  # bronze with keep_raw: the Kafka headers as they arrived
 REASON = "reason"
 DETAIL = "detail"
-RESERVED_COLUMNS = (*KAFKA_COLUMNS, INGESTED_AT, RAW_KEY, RAW_VALUE, REASON, DETAIL, "run_id")
+RESERVED_COLUMNS = (
+    *KAFKA_COLUMNS,
+    INGESTED_AT,
+    RAW_KEY,
+    RAW_VALUE,
+    RAW_HEADERS,
+    REASON,
+    DETAIL,
+    "run_id",
+)
 
 MALFORMED = "malformed_json"
 MISSING = "missing_field"

@@ -27,6 +27,7 @@ from lakehouse.core.columns import (
     LATE,
     MALFORMED,
     MISSING,
+    RAW_HEADERS,
     RAW_KEY,
     RAW_VALUE,
     REASON,
@@ -42,6 +43,7 @@ __all__ = [
     "LATE",
     "MALFORMED",
     "MISSING",
+    "RAW_HEADERS",
     "RAW_KEY",
     "RAW_VALUE",
     "REASON",
@@ -69,8 +71,18 @@ QUARANTINE_SCHEMA = T.StructType(
 )
 
 
+HEADERS_TYPE = T.ArrayType(
+    T.StructType(
+        [T.StructField("key", T.StringType(), True), T.StructField("value", T.BinaryType(), True)]
+    ),
+    True,
+)
+
+
 def with_kafka_columns(df: DataFrame) -> DataFrame:
-    """Kafka source rows -> raw key/value as strings plus the metadata columns."""
+    """Kafka source rows -> raw key/value as strings plus the metadata columns
+    (and the headers as ``raw_headers`` when the source reads them)."""
+    headers = [F.col("headers").alias(RAW_HEADERS)] if "headers" in df.columns else []
     return df.select(
         F.col("key").cast("string").alias(RAW_KEY),
         F.col("value").cast("string").alias(RAW_VALUE),
@@ -78,7 +90,15 @@ def with_kafka_columns(df: DataFrame) -> DataFrame:
         F.col("partition").alias("kafka_partition"),
         F.col("offset").alias("kafka_offset"),
         F.col("timestamp").alias("kafka_timestamp"),
+        *headers,
     )
+
+
+def fields_outside(columns: Sequence[Column]) -> SparkColumn:
+    """The top-level keys of ``raw_value``'s JSON object that are not event fields
+    (null when the value is not a JSON object)."""
+    known = F.array(*[F.lit(c.name) for c in columns])
+    return F.array_except(F.json_object_keys(F.col(RAW_VALUE)), known)
 
 
 def _with_corrupt_slot(schema: T.StructType) -> T.StructType:
@@ -164,14 +184,26 @@ def with_partition_date(df: DataFrame, event_time: str, partition_by: str) -> Da
     return df.withColumn(partition_by, F.to_date(F.col(event_time)))
 
 
-def bronze_projection(df: DataFrame, columns: Sequence[Column], partition_by: str) -> DataFrame:
-    """The bronze output contract: event fields, partition column, Kafka metadata."""
+def bronze_projection(
+    df: DataFrame, columns: Sequence[Column], partition_by: str, keep_raw: bool = False
+) -> DataFrame:
+    """The bronze output contract: event fields, partition column, Kafka metadata
+    (and, with ``keep_raw``, the value and headers as they arrived)."""
     names = [c.name for c in columns]
     extra = [] if partition_by in names else [partition_by]
-    return df.select(*names, *extra, *KAFKA_COLUMNS, INGESTED_AT)
+    raw = [RAW_VALUE, RAW_HEADERS] if keep_raw else []
+    return df.select(*names, *extra, *KAFKA_COLUMNS, INGESTED_AT, *raw)
 
 
-def bronze_schema(columns: Sequence[Column], partition_by: str) -> T.StructType:
+RAW_FIELDS = (
+    T.StructField(RAW_VALUE, T.StringType(), True),
+    T.StructField(RAW_HEADERS, HEADERS_TYPE, True),
+)
+
+
+def bronze_schema(
+    columns: Sequence[Column], partition_by: str, keep_raw: bool = False
+) -> T.StructType:
     """Schema of the bronze table (event fields keep their NOT NULL)."""
     fields = list(to_struct(columns).fields)
     if partition_by not in {c.name for c in columns}:
@@ -183,6 +215,8 @@ def bronze_schema(columns: Sequence[Column], partition_by: str) -> T.StructType:
         T.StructField("kafka_timestamp", T.TimestampType(), True),
         T.StructField(INGESTED_AT, T.TimestampType(), False),
     ]
+    if keep_raw:
+        fields += list(RAW_FIELDS)
     return T.StructType(fields)
 
 

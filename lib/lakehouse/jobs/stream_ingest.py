@@ -120,7 +120,16 @@ def run(ctx: JobContext) -> Outcome:
                 register_tables(ctx.spark, ctx.settings, pipeline)
         sink.writer.maybe_replayed = guard.pending_batch()
         return (
-            ingest_writer(read_kafka(ctx.spark, kafka, opened[0].starting_offsets), pipeline, sink)
+            ingest_writer(
+                read_kafka(
+                    ctx.spark,
+                    kafka,
+                    opened[0].starting_offsets,
+                    headers=pipeline.bronze is not None and pipeline.bronze.keep_raw,
+                ),
+                pipeline,
+                sink,
+            )
             .option("checkpointLocation", checkpoint_path)
             .trigger(**trigger_options(trigger))
             .start()
@@ -192,11 +201,17 @@ def _record_quality(ctx: JobContext, sink: BronzeSink) -> dict | None:
 def _summary_line(name: str, totals: dict, elapsed: float, status: str, signal: str | None) -> str:
     """The run's one human line (the JSON record follows it)."""
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(totals["quarantined_by_reason"].items()))
+    unknown = (
+        f", {totals['unknown_field_rows']} with fields outside the schema "
+        f"({', '.join(totals['unknown_fields'])})"
+        if totals["unknown_field_rows"]
+        else ""
+    )
     return (
         f"stream_ingest {name}: {totals['batches']} batch(es), "
         f"{totals['input_rows']} events in -> {totals['bronze_inserted']} new in bronze, "
         f"{totals['duplicates']} duplicates dropped, {totals['quarantined']} quarantined"
-        f"{f' ({reasons})' if reasons else ''}, {totals['late']} late; "
+        f"{f' ({reasons})' if reasons else ''}, {totals['late']} late{unknown}; "
         f"{elapsed:.1f}s ({status}{', ' + signal if signal else ''})"
     )
 

@@ -113,8 +113,14 @@ def ensure_table(
     *,
     partition_by: Sequence[str] = (),
     properties: dict[str, str] | None = None,
+    add_missing: bool = False,
 ) -> None:
-    """Create the Delta table at ``path`` if it does not exist (race-safe)."""
+    """Create the Delta table at ``path`` if it does not exist (race-safe).
+
+    ``add_missing``: a table that exists gets the (nullable) columns of
+    ``schema`` it lacks, added at its end (``ALTER TABLE ... ADD COLUMNS``):
+    an option switched on later, such as ``bronze.keep_raw``.
+    """
 
     def create() -> None:
         builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
@@ -130,6 +136,18 @@ def ensure_table(
             raise  # retried: the next attempt creates the table
 
     retry(create, _CREATE_BACKOFF, retryable=_creation_race)
+    if add_missing:
+        have = {f.name for f in spark.read.format("delta").load(path).schema.fields}
+        missing = [f for f in schema.fields if f.name not in have]
+        if missing:
+            columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
+            spark.sql(f"ALTER TABLE {sql_path(path)} ADD COLUMNS ({columns})")
+            log.info("added %s to %s", ", ".join(f.name for f in missing), path)
+
+
+def sql_path(path: str) -> str:
+    """``delta.`path``` for Delta's SQL commands, with backticks doubled."""
+    return "delta.`" + path.replace("`", "``") + "`"
 
 
 def prune_empty_log(path: str, spark: SparkSession | None = None) -> bool:
@@ -217,6 +235,7 @@ def insert_if_absent(
     With ``lookback_days`` (date partitions), a key also matches a target row
     up to that many days before its own, so a copy that lands on a later
     day than the original is not inserted again; those days are read too.
+    Target columns the source does not have are left null.
     """
     condition = key_condition(keys)
     if partition_column is not None:
@@ -240,7 +259,9 @@ def insert_if_absent(
         DeltaTable.forPath(spark, path)
         .alias("t")
         .merge(source.alias("s"), condition)
-        .whenNotMatchedInsertAll()
+        # the source's columns: a nullable target column the source lacks stays null
+        # (bronze after `keep_raw` was switched off), as in an append
+        .whenNotMatchedInsert(values={c: _col("s", c) for c in source.columns})
         .execute()
     )
     return merge_result(metrics)

@@ -27,6 +27,7 @@ from datetime import date
 from typing import Any
 
 from lakehouse.core.retry import Backoff, retry
+from lakehouse.lake.delta_io import sql_path
 
 
 # Session settings while maintain runs. The retention check is ours (config
@@ -80,11 +81,6 @@ class Upkeep:
     vacuum: bool = True
     dry_run: bool = False
     backoff: Backoff = Backoff()  # noqa: RUF009 - immutable
-
-
-def sql_path(path: str) -> str:
-    """``delta.`path``` for Delta's SQL commands, with backticks doubled."""
-    return "delta.`" + path.replace("`", "``") + "`"
 
 
 def _detail(spark: Any, path: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming import DataStreamWriter
 
 from lakehouse.config.model import KafkaSource, Pipeline
+from lakehouse.core.columns import EXTRA
 from lakehouse.core.errors import ConfigError
 from lakehouse.decode.events import (
     DETAIL,
@@ -20,6 +21,7 @@ from lakehouse.decode.events import (
     RAW_VALUE,
     REASON,
     bronze_projection,
+    fields_outside,
     parse_events,
     required_fields,
     with_kafka_columns,
@@ -53,13 +55,20 @@ def kafka_options(kafka: KafkaSource) -> dict[str, str]:
 
 
 def read_kafka(
-    spark: SparkSession, kafka: KafkaSource, starting_offsets: str | None = None
+    spark: SparkSession,
+    kafka: KafkaSource,
+    starting_offsets: str | None = None,
+    *,
+    headers: bool = False,
 ) -> DataFrame:
     """The streaming Kafka source of a pipeline (``starting_offsets`` overrides the
-    configured start of a new checkpoint: a reset's carried offsets)."""
+    configured start of a new checkpoint: a reset's carried offsets; ``headers``
+    reads the record headers too, for ``bronze.keep_raw``)."""
     options = kafka_options(kafka)
     if starting_offsets is not None:
         options["startingOffsets"] = starting_offsets
+    if headers:
+        options["includeHeaders"] = "true"
     return spark.readStream.format("kafka").options(**options).load()
 
 
@@ -97,10 +106,18 @@ def ingest_plan(source: DataFrame, pipeline: Pipeline) -> DataFrame:
     sample and quarantine. Rules may change between runs: a filter before
     the stateful operator does not change its state, so the checkpoint is
     kept.
+
+    ``seen`` also carries, for valid events, the JSON fields outside the
+    schema (``EXTRA``), which the sink counts; with ``bronze.keep_raw``,
+    ``kept`` carries the value and headers as they arrived (``source`` must
+    then be read with ``headers=True``).
     """
     if pipeline.stream is None:
         raise ConfigError(f"pipeline {pipeline.name} has no `stream` section")
     columns = pipeline.columns
+    keep_raw = pipeline.bronze is not None and pipeline.bronze.keep_raw
+    if keep_raw and "headers" not in source.columns:
+        raise ValueError("bronze.keep_raw needs the Kafka source read with headers=True")
     required = required_fields(columns, pipeline.keys, pipeline.event_time)
     checks, _ = stream_rules(pipeline)
     events = (
@@ -121,7 +138,7 @@ def ingest_plan(source: DataFrame, pipeline: Pipeline) -> DataFrame:
         events.filter(admitted)
         .withWatermark(pipeline.event_time, pipeline.stream.watermark.spark())
         .dropDuplicatesWithinWatermark(list(pipeline.keys))
-        .transform(bronze_projection, columns, pipeline.partition_by)
+        .transform(bronze_projection, columns, pipeline.partition_by, keep_raw)
         .withColumn(BRANCH, F.lit(KEPT))
     )
     seen = events.select(
@@ -133,6 +150,7 @@ def ingest_plan(source: DataFrame, pipeline: Pipeline) -> DataFrame:
         INGESTED_AT,
         pipeline.event_time,
         *carried,
+        F.when(valid, fields_outside(columns)).alias(EXTRA),
         F.lit(SEEN).alias(BRANCH),
     )
     return kept.unionByName(seen, allowMissingColumns=True)

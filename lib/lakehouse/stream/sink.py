@@ -24,6 +24,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config.model import Pipeline, Settings
+from lakehouse.core.columns import EXTRA
 from lakehouse.core.errors import ConfigError, QualityGateError
 from lakehouse.decode.events import (
     DETAIL,
@@ -47,6 +48,7 @@ from lakehouse.stream.plan import BRANCH, KEPT, SEEN, stream_rules
 log = logging.getLogger("lakehouse.stream")
 
 MAX_BATCHES_IN_DETAILS = 50
+MAX_UNKNOWN_FIELDS = 20  # names of fields outside the schema kept per batch and per run
 STOP_MARK = "lakehouse-stop-requested"
 
 
@@ -76,6 +78,9 @@ class BatchMetrics:
     by_reason: dict[str, int] = field(default_factory=dict)
     offsets: dict[str, list[int]] = field(default_factory=dict)
     late_watermark: str | None = None
+    # valid events with JSON fields outside the schema (bronze keeps them with keep_raw)
+    unknown_field_rows: int = 0
+    unknown_fields: list[str] = field(default_factory=list)
     duration_s: float = 0.0
     phases_s: dict[str, float] = field(default_factory=dict)
 
@@ -83,10 +88,16 @@ class BatchMetrics:
         """One log line."""
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.by_reason.items())) or "none"
         offsets = " ".join(f"{tp}:{lo}-{hi}" for tp, (lo, hi) in sorted(self.offsets.items()))
+        unknown = (
+            f"; {self.unknown_field_rows} with fields outside the schema "
+            f"({', '.join(self.unknown_fields)})"
+            if self.unknown_field_rows
+            else ""
+        )
         return (
             f"batch {self.batch_id}: {self.input_rows} in, {self.bronze_inserted} new in bronze, "
             f"{self.duplicates} duplicate, {self.late} late, {self.quarantined} quarantined "
-            f"({reasons}); offsets {offsets or '-'}; {self.duration_s:.2f}s"
+            f"({reasons}){unknown}; offsets {offsets or '-'}; {self.duration_s:.2f}s"
         )
 
 
@@ -175,9 +186,11 @@ class RunTotals:
         with self._lock:
             batches = list(self.batches)
         by_reason: dict[str, int] = {}
+        unknown: set[str] = set()
         for b in batches:
             for reason, n in b.by_reason.items():
                 by_reason[reason] = by_reason.get(reason, 0) + n
+            unknown.update(b.unknown_fields)
         return {
             "batches": len(batches),
             "input_rows": sum(b.input_rows for b in batches),
@@ -187,6 +200,8 @@ class RunTotals:
             "quarantined": sum(b.quarantined for b in batches),
             "quarantined_by_reason": by_reason,
             "quality_dropped": sum(b.quality_dropped for b in batches),
+            "unknown_field_rows": sum(b.unknown_field_rows for b in batches),
+            "unknown_fields": sorted(unknown)[:MAX_UNKNOWN_FIELDS],
         }
 
     def quality_report(self) -> QualityReport | None:
@@ -229,6 +244,7 @@ class BronzeBatchWriter:
         self.watermark_floor_ms = 0
         self.dedup = pipeline.bronze.dedup
         self.lookback_days = pipeline.bronze.lookback_days
+        self.keep_raw = pipeline.bronze.keep_raw  # bronze keeps raw_value and raw_headers
         self.app_id: str | None = None  # txnAppId of bronze appends (CheckpointInfo.app_id)
         self.maybe_replayed: int | None = None  # the batch Spark logged but did not commit
         # a replay (--replay-from): {topic: {partition: offset}} below which bronze may hold rows
@@ -273,9 +289,10 @@ class BronzeBatchWriter:
         ensure_table(
             self.spark,
             self.bronze_path,
-            bronze_schema(p.columns, p.partition_by),
+            bronze_schema(p.columns, p.partition_by, self.keep_raw),
             partition_by=[p.partition_by],
             properties=p.maintenance.properties(),  # set now: later, a change conflicts
+            add_missing=self.keep_raw,  # keep_raw switched on for an existing bronze
         )
         ensure_table(
             self.spark,
@@ -288,7 +305,7 @@ class BronzeBatchWriter:
         """Check the quality rules against bronze's columns (ConfigError: exit 2)."""
         if self.rules:
             p = self.pipeline
-            self.rules.validate(bronze_schema(p.columns, p.partition_by), self.spark)
+            self.rules.validate(bronze_schema(p.columns, p.partition_by, self.keep_raw), self.spark)
 
     def process(
         self, batch_df: DataFrame, batch_id: int
@@ -318,13 +335,14 @@ class BronzeBatchWriter:
             # (a late event is late, whatever rule it breaks)
             marked = self.checks.restrict(marked, is_seen & F.col(REASON).isNull())
             refused = refused | F.col(self.checks.MOVE)
-        # the raw text is only kept for rows bound for quarantine: less to cache
+        # the raw text is only kept for rows bound for quarantine (and, with keep_raw,
+        # the value of rows bound for bronze): less to cache
         bound_for_quarantine = is_seen & refused
+        keeps = {RAW_KEY: bound_for_quarantine, RAW_VALUE: bound_for_quarantine}
+        if self.keep_raw:
+            keeps[RAW_VALUE] = bound_for_quarantine | ~is_seen
         df = marked.select(
-            *[
-                F.when(bound_for_quarantine, F.col(c)).alias(c) if c in (RAW_KEY, RAW_VALUE) else c
-                for c in marked.columns
-            ]
+            *[F.when(keeps[c], F.col(c)).alias(c) if c in keeps else c for c in marked.columns]
         )
         if self.unique:  # `unique` compares rows: judged on the kept (deduplicated) ones
             df = self.unique.flag(df, only=~is_seen)
@@ -381,7 +399,9 @@ class BronzeBatchWriter:
                 publish = publish & ~F.col(self.unique.MOVE) & ~F.col(self.unique.DROP)
             clock = time.monotonic()
             p = self.pipeline
-            rows = df.filter(publish).transform(bronze_projection, p.columns, p.partition_by)
+            rows = df.filter(publish).transform(
+                bronze_projection, p.columns, p.partition_by, self.keep_raw
+            )
             to_publish = tally.kept_rows - uniques.rows_quarantined - uniques.rows_dropped
             metrics.bronze_inserted = self._write_bronze(
                 rows, batch_id, tally.kept_days, metrics.offsets, to_publish
@@ -406,13 +426,19 @@ class BronzeBatchWriter:
                 F.count(F.lit(1)).alias("n"),
                 F.min("kafka_offset").alias("lo"),
                 F.max("kafka_offset").alias("hi"),
+                F.count(F.when(F.size(EXTRA) > 0, True)).alias("unknown_rows"),
+                F.array_distinct(F.flatten(F.collect_set(EXTRA))).alias("unknown_fields"),
                 *quality_aggs,
             )
             .collect()
         )
         metrics.phases_s["read_parse_dedup"] = round(time.monotonic() - clock, 3)
         tally = _Tally(stats=stats)
+        unknown: set[str] = set()
         for row in stats:
+            if row.unknown_rows:
+                metrics.unknown_field_rows += row.unknown_rows
+                unknown.update(row.unknown_fields)
             if row.outcome == KEPT:
                 tally.kept_rows += row.n
                 tally.kept_days.add(row[p.partition_by])
@@ -425,6 +451,15 @@ class BronzeBatchWriter:
                 tally.valid += row.n
             else:
                 metrics.by_reason[row.outcome] = metrics.by_reason.get(row.outcome, 0) + row.n
+        metrics.unknown_fields = sorted(unknown)[:MAX_UNKNOWN_FIELDS]
+        if metrics.unknown_field_rows and not self.keep_raw:
+            log.warning(
+                "batch %d: %d valid events carry fields outside the schema (%s); bronze does "
+                "not keep them (bronze.keep_raw: true would)",
+                metrics.batch_id,
+                metrics.unknown_field_rows,
+                ", ".join(metrics.unknown_fields),
+            )
         return tally
 
     @property
