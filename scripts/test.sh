@@ -7,7 +7,8 @@
 # Without pytest args the tiers run in two lanes side by side: tests/unit,
 # tests/spark and tests/jobs in one (its test JVM mostly keeps one core busy),
 # tests/system in the other (mostly waiting on the JVMs it starts), on ports of
-# its own (broker 19093, S3 19501, metastore 19584); its output follows the
+# its own (broker 19192 and controller 19193, S3 19600, metastore 19684; the
+# first lane's broker takes 19092 and 19093); its output follows the
 # first lane's. LAKEHOUSE_TEST_LANES=1 runs everything in one session.
 #
 # Usage: scripts/test.sh                      every tier, two lanes
@@ -47,7 +48,7 @@ TMP_BASE="${TMPDIR:-/tmp}/lakehouse-tests-$$"
 mkdir -p .build "$TMP_BASE"
 SYSTEM_LOG=.build/test-system.log
 echo "test: tests/system in a second lane (log: $SYSTEM_LOG)"
-LAKEHOUSE_TEST_KAFKA_PORT=19093 LAKEHOUSE_TEST_S3_PORT=19501 LAKEHOUSE_TEST_METASTORE_PORT=19584 \
+LAKEHOUSE_TEST_KAFKA_PORT=19192 LAKEHOUSE_TEST_S3_PORT=19600 LAKEHOUSE_TEST_METASTORE_PORT=19684 \
   .venv-dev/bin/pytest -p no:cacheprovider --durations=25 --basetemp "$TMP_BASE/system" \
   tests/system >"$SYSTEM_LOG" 2>&1 &
 SYSTEM_PID=$!
