@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "lib"), str(ROOT)]
 
-from datagen.orders import generate, produce  # noqa: E402
+from datagen.orders import generate, produce, topic_size  # noqa: E402
 from lakehouse.config import load_config  # noqa: E402
 from lakehouse.lake import build_session  # noqa: E402
 from lakehouse.stream import (  # noqa: E402
@@ -52,24 +52,6 @@ from lakehouse.stream import (  # noqa: E402
     read_kafka,
 )
 from lakehouse.stream.probe import probe  # noqa: E402  (the scripts' plain "does it answer")
-
-
-def topic_size(bootstrap: str, topic: str) -> int:
-    """Messages in ``topic`` (sum of high watermarks), 0 when it does not exist."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-size"})
-    try:
-        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if meta is None or meta.error is not None:
-            return 0
-        total = 0
-        for partition in meta.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            total += high - low
-        return total
-    finally:
-        consumer.close()
 
 
 def ensure_topic(bootstrap: str, topic: str, events: int, seed: int) -> float:

@@ -119,10 +119,7 @@ def run(ctx: JobContext) -> Outcome:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = job_parser(JOB, __doc__, pipeline=False)
-    which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--pipeline", help="pipeline name: conf/pipelines/NAME.yaml")
-    which.add_argument("--all", action="store_true", help="every pipeline of the config folder")
+    parser = job_parser(JOB, __doc__, or_all=True)
     parser.add_argument(
         "--report",
         help="folder for report.json and report.html (default: <lake>/_ops/health on a local lake)",

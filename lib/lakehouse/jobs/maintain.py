@@ -149,10 +149,7 @@ def run(ctx: JobContext) -> Outcome:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = job_parser(JOB, __doc__, pipeline=False)
-    which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--pipeline", help="pipeline name: conf/pipelines/NAME.yaml")
-    which.add_argument("--all", action="store_true", help="every pipeline of the config folder")
+    parser = job_parser(JOB, __doc__, or_all=True)
     parser.add_argument(
         "--dry-run", action="store_true", help="print what would be compacted and vacuumed"
     )

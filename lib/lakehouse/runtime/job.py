@@ -76,15 +76,22 @@ def whole_number(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-def job_parser(job: str, doc: str | None, *, pipeline: bool = True) -> ArgumentParser:
-    """A parser with the options every job takes (``--env``, ``--conf-dir``, ``--pipeline``)."""
+def job_parser(
+    job: str, doc: str | None, *, pipeline: bool = True, or_all: bool = False
+) -> ArgumentParser:
+    """A parser with the options every job takes (``--env``, ``--conf-dir``, ``--pipeline``;
+    with ``or_all``, ``--pipeline P`` or ``--all``, one of them required)."""
     summary = (doc or "").strip().splitlines()[0] if doc else None
     parser = ArgumentParser(prog=f"spark-submit.sh {job}", description=summary)
     parser.add_argument(
         "--env", help="config overlay conf/<ENV>.yaml (default: $LAKEHOUSE_ENV or local)"
     )
     parser.add_argument("--conf-dir", help="config folder (default: $LAKEHOUSE_CONF_DIR or ./conf)")
-    if pipeline:
+    if or_all:
+        which = parser.add_mutually_exclusive_group(required=True)
+        which.add_argument("--pipeline", help="pipeline name: conf/pipelines/NAME.yaml")
+        which.add_argument("--all", action="store_true", help="every pipeline of the config folder")
+    elif pipeline:
         parser.add_argument(
             "--pipeline", required=True, help="pipeline name: conf/pipelines/NAME.yaml"
         )
