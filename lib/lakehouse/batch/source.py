@@ -23,7 +23,15 @@ from lakehouse.config.model import Pipeline, Settings
 from lakehouse.core.columns import EXTRA, LOAD_INTERNAL_COLUMNS, RECORD
 from lakehouse.core.ddl import Column
 from lakehouse.core.errors import ConfigError
-from lakehouse.decode.events import DETAIL, MISSING, RAW_VALUE, REASON, WRONG_TYPE, parse_events
+from lakehouse.decode.events import (
+    DETAIL,
+    MISSING,
+    RAW_VALUE,
+    REASON,
+    WRONG_TYPE,
+    fields_outside,
+    parse_events,
+)
 from lakehouse.decode.events import required_fields as event_required_fields
 from lakehouse.lake import fs
 from lakehouse.lake.tables import PipelineTables
@@ -128,11 +136,10 @@ def _open_source(
     assert files is not None  # PipelineTables.files checked it
     if files.format == "json":
         raw = spark.read.options(**files.options).text(location)
-        known = F.array(*[F.lit(c.name) for c in columns])
         df = (
             raw.select(F.col("value").alias(RAW_VALUE))
             .transform(parse_events, columns, required_columns(pipeline))
-            .withColumn(EXTRA, F.array_except(F.json_object_keys(RAW_VALUE), known))
+            .withColumn(EXTRA, fields_outside(columns))
             .withColumnRenamed(RAW_VALUE, RECORD)
         )
         return SourceFrame(df, location, kind, json_keys=True)
