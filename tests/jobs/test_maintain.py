@@ -110,6 +110,11 @@ def test_only_closed_days_are_compacted_and_a_second_run_commits_nothing(spark, 
     props = DeltaTable.forPath(spark, lake.path("bronze.orders")).detail().first()["properties"]
     assert props["delta.logRetentionDuration"] == "interval 30 days"
     assert props["delta.deletedFileRetentionDuration"] == "interval 7 days"
+    # readers of the compacted table start from a checkpoint of it, not of the small files
+    last = json.loads(
+        (Path(lake.path("bronze.orders")) / "_delta_log" / "_last_checkpoint").read_text()
+    )
+    assert last["version"] == lake.version(spark, "bronze.orders") == done["checkpoint_version"]
     # tables not there yet are named, not created
     assert "skipped" in record["details"]["pipelines"]["orders"]["tables"]["silver.orders"]
     assert not Path(lake.path("silver.orders")).exists()
@@ -120,6 +125,7 @@ def test_only_closed_days_are_compacted_and_a_second_run_commits_nothing(spark, 
     assert lake.version(spark, "bronze.orders") == version  # nothing to compact: no commit
     again = record["details"]["pipelines"]["orders"]["tables"]["bronze.orders"]
     assert again["optimized"]["files_removed"] == 0 and again["properties_set"] == []
+    assert "checkpoint_version" not in again  # nothing changed: nothing written
 
 
 def test_a_dry_run_reports_and_writes_nothing(spark, lake):
@@ -132,6 +138,7 @@ def test_a_dry_run_reports_and_writes_nothing(spark, lake):
     assert "delta.logRetentionDuration" in done["would_set"]
     assert lake.version(spark, "bronze.orders") == version
     assert lake.files_per_day(spark, "bronze.orders") == {D1: 3, D3: 3}
+    assert not (Path(lake.path("bronze.orders")) / "_delta_log" / "_last_checkpoint").exists()
 
 
 def test_zorder_touches_each_closed_day_once(spark, lake):

@@ -11,7 +11,11 @@
    with Z-order, only the partitions closed since the previous run (a
    Z-order rewrites what it touches, every time);
 3. VACUUM of files unreferenced for longer than the retention (validated
-   against the pipeline's longest job when the config loads).
+   against the pipeline's longest job when the config loads);
+4. a log checkpoint of the table's latest version when 1 or 2 committed:
+   a reader then builds its snapshot from the compacted files' few entries
+   instead of the last checkpoint's (every small file) plus the commits
+   after it (measured in bench/README.md, "maintain").
 
 None of these changes a row, and :mod:`lakehouse.lake.history` tells their
 commits from data commits. A dry run reads and reports, and writes nothing.
@@ -140,6 +144,20 @@ def _optimize(spark: Any, path: str, where: str | None, zorder: tuple[str, ...])
     }
 
 
+def _checkpoint(spark: Any, path: str) -> int:
+    """Write a checkpoint of the table's latest version; that version.
+
+    A checkpoint adds no commit: a concurrent writer is not disturbed, and a
+    reader that lists the log uses the newest checkpoint it finds.
+    """
+    jvm = spark._jvm
+    none = jvm.scala.Option.empty()
+    log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+    snapshot = log.update(False, none, none)
+    log.checkpoint(snapshot, none)
+    return int(snapshot.version())
+
+
 def _vacuum(spark: Any, path: str, hours: float, dry_run: bool) -> int:
     """Files VACUUM deletes (or, in a dry run, would)."""
     from delta.tables import DeltaTable
@@ -204,6 +222,10 @@ def upkeep_table(
     if plan.vacuum:
         deleted = _vacuum(spark, table.path, plan.vacuum_retention_hours, plan.dry_run)
         done["would_vacuum" if plan.dry_run else "vacuumed_files"] = deleted
+
+    compacted = done.get("optimized", {}).get("files_removed", 0)
+    if not plan.dry_run and (changed or compacted):
+        done["checkpoint_version"] = _checkpoint(spark, table.path)
 
     after = _detail(spark, table.path) if not plan.dry_run else before
     done["files_after"] = after["files"]
