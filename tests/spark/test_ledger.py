@@ -148,3 +148,64 @@ def test_an_append_retried_after_its_commit_landed_writes_the_rows_once(
     ledger.append_many([reused])
     assert ledger.read().count() == 5
     assert commits(spark, settings.ledger_path) == before + 3
+
+
+def test_the_ledger_read_without_a_jvm_gives_the_records_spark_gives(spark, settings):
+    from lakehouse.lake import find_run_without_jvm
+
+    assert find_run_without_jvm(settings, "none-yet") is None  # no ledger at all
+    ledger = Ledger(spark, settings.ledger_path)
+    first = finished(pipeline="orders", logical_date=date(2026, 11, 24), details={"n": 1})
+    again = RunRecord(run_id=first.run_id, job="batch_load", started_at=T0 + timedelta(hours=1))
+    again.finish(
+        "failed", 75, ended_at=T0 + timedelta(hours=2), error=TimeoutError("x"), error_message="x"
+    )
+    ledger.append(first)
+    ledger.append(again)  # the id reused: the last to end is the answer
+    ledger.append(finished(job="health"))
+    found = find_run_without_jvm(settings, first.run_id)
+    assert found is not None and found.exit_code == 75 and found.error_class == "TimeoutError"
+    assert found.to_json() == ledger.find(first.run_id).to_json()
+    assert find_run_without_jvm(settings, "no-such-run") is None
+
+
+def test_run_status_reads_the_ledger_with_no_java_on_the_machine(spark, tmp_path, monkeypatch):
+    """The cluster-mode launcher's last step: no JVM can start (no java on PATH, a
+    JAVA_HOME that does not exist), yet it finds the run and exits with its code."""
+    import os
+    import subprocess
+    import sys
+
+    from lakehouse.config import load_settings
+    from tests.harness.env import ROOT
+
+    conf = str(ROOT / "conf")
+    monkeypatch.setenv("LAKEHOUSE_LAKE_ROOT", str(tmp_path / "lake"))
+    settings = load_settings(None, conf)
+    record = RunRecord(run_id="cluster-run-7", job="batch_load", started_at=T0)
+    record.finish("failed", 3, ended_at=T0 + timedelta(seconds=5), error_message="rules broke")
+    Ledger(spark, settings.ledger_path).append(record)
+    env = {
+        "PATH": str(tmp_path / "empty-bin"),  # no java, no shell to start one
+        "JAVA_HOME": str(tmp_path / "no-java"),
+        "LAKEHOUSE_LAKE_ROOT": str(tmp_path / "lake"),
+        "PYTHONPATH": str(ROOT / "lib"),
+        "HOME": os.environ.get("HOME", str(tmp_path)),
+    }
+
+    def status(run_id: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "lakehouse.launch.runstatus", "--run-id", run_id]
+        return subprocess.run(
+            [*command, "--submit-status", "0", "--conf-dir", conf],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    found = status("cluster-run-7")
+    assert found.returncode == 3, found.stderr
+    assert json.loads(found.stdout.strip().splitlines()[-1])["error_message"] == "rules broke"
+    lost = status("cluster-run-8")
+    assert lost.returncode == 1 and "run cluster-run-8 is not in the ledger" in lost.stderr

@@ -179,3 +179,18 @@ def test_a_creation_killed_on_s3_before_its_first_commit_does_not_block_the_tabl
     stray = _hpath(spark, f"{other}/_delta_log/stray.crc")
     fs.create(stray).close()
     assert not prune_empty_log(other, spark) and fs.exists(stray)
+
+
+def test_the_ledger_on_s3_is_read_without_a_jvm(spark, s3_settings):
+    """delta-rs reaches the s3a:// lake with the settings S3A uses (endpoint, path style, keys)."""
+    from datetime import datetime, timedelta, timezone
+
+    from lakehouse.lake import Ledger, RunRecord, find_run_without_jvm
+
+    t0 = datetime(2026, 11, 25, 6, 0, tzinfo=timezone.utc)
+    record = RunRecord(run_id="s3-run-1", job="batch_load", pipeline="orders", started_at=t0)
+    record.finish("success", 0, ended_at=t0 + timedelta(seconds=3))
+    Ledger(spark, s3_settings.ledger_path).append(record)
+    found = find_run_without_jvm(s3_settings, "s3-run-1")
+    assert found is not None and found.to_json() == record.to_json()
+    assert find_run_without_jvm(s3_settings, "s3-run-2") is None

@@ -16,7 +16,15 @@ from lakehouse.lake.jars import (
     spark_jars,
     spark_packages,
 )
-from lakehouse.lake.ledger import Ledger, RunRecord, check_run_id, new_run_id, utcnow
+from lakehouse.lake.ledger import (
+    Ledger,
+    RunRecord,
+    check_run_id,
+    find_run_without_jvm,
+    new_run_id,
+    utcnow,
+)
+from lakehouse.lake.nojvm import readable as readable_without_jvm
 from lakehouse.lake.session import build_session, jar_settings, java_binary, spark_conf
 from lakehouse.lake.tables import PipelineTables
 
@@ -28,6 +36,7 @@ __all__ = [
     "RunRecord",
     "build_session",
     "check_run_id",
+    "find_run_without_jvm",
     "jar_settings",
     "jars_dir",
     "java_binary",
@@ -35,6 +44,7 @@ __all__ = [
     "materialize",
     "new_run_id",
     "read_manifest",
+    "readable_without_jvm",
     "release",
     "s3a_jars",
     "s3a_packages",

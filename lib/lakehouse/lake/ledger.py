@@ -227,11 +227,28 @@ class Ledger:
         from lakehouse.lake.ledger_queries import latest_row_of_run
 
         values = latest_row_of_run(self.snapshot(), run_id)
-        if values is None:
-            return None
-        values["details"] = json.loads(values.get("details") or "{}")
-        for key in ("started_at", "ended_at"):  # stored as naive UTC
-            if values.get(key) is not None:
-                values[key] = values[key].replace(tzinfo=timezone.utc)
-        known = {f.name for f in LEDGER_SCHEMA.fields}
-        return RunRecord(**{k: v for k, v in values.items() if k in known})
+        return None if values is None else record_from_row(values)
+
+
+def record_from_row(values: dict[str, Any]) -> RunRecord:
+    """A ledger row (column -> value, as Spark or delta-rs returns it) as a RunRecord."""
+    values = dict(values)
+    values["details"] = json.loads(values.get("details") or "{}")
+    for key in ("started_at", "ended_at"):  # stored as UTC; Spark returns it naive
+        ts = values.get(key)
+        if ts is not None:
+            values[key] = ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts
+    known = {f.name for f in LEDGER_SCHEMA.fields}
+    return RunRecord(**{k: v for k, v in values.items() if k in known})
+
+
+def find_run_without_jvm(settings: Any, run_id: str) -> RunRecord | None:
+    """:meth:`Ledger.find` through delta-rs, no Spark (local and ``s3a://`` lakes:
+    :func:`lakehouse.lake.nojvm.readable`)."""
+    from lakehouse.lake.nojvm import rows_where
+
+    rows = rows_where(settings.ledger_path, settings, "run_id", run_id)
+    if not rows:
+        return None
+    latest = max(rows, key=lambda r: r["ended_at"])
+    return record_from_row(latest)

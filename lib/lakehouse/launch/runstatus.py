@@ -5,7 +5,9 @@ spark-submit sees only whether the application succeeded, and the job's
 last stdout line stays in the driver's log. ``spark-submit.sh`` therefore
 names the run (``$LAKEHOUSE_RUN_ID``), waits for the application, and then
 runs this module, which finds that run in the ledger, prints its record as
-the last stdout line and exits with the run's own exit code.
+the last stdout line and exits with the run's own exit code. It reads the
+ledger through delta-rs, without a JVM (a Spark session only for a lake
+delta-rs is not set up to read here: not local, not ``s3a://``).
 
 When the run is not in the ledger (the driver died before recording it, or
 could not start) — or only an earlier run that reused the id and ended
@@ -24,11 +26,27 @@ import dataclasses
 import sys
 
 from lakehouse.config import load_settings
+from lakehouse.config.model import Settings
 from lakehouse.core import ExitCode, LakehouseError, exit_code_for, one_line
-from lakehouse.lake import Ledger
+from lakehouse.lake import Ledger, RunRecord, find_run_without_jvm, readable_without_jvm
 from lakehouse.runtime import emit, use_utc
 
 JOB = "run_status"
+
+
+def find_run(settings: Settings, run_id: str) -> RunRecord | None:
+    """The run's record: through delta-rs where it reads the lake (no JVM, well
+    under a second), else in a small local Spark session, whatever master the
+    jobs use."""
+    if readable_without_jvm(settings.ledger_path):
+        return find_run_without_jvm(settings, run_id)
+    local = dataclasses.replace(
+        settings, spark=dataclasses.replace(settings.spark, master="local[1]")
+    )
+    from lakehouse.lake import build_session
+
+    spark = build_session(local, JOB)
+    return Ledger(spark, settings.ledger_path).find(run_id)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,14 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spark-submit.sh: error: {one_line(exc)}", file=sys.stderr)
         return int(exit_code_for(exc))
     try:
-        # read on this host: a small local session, whatever master the jobs use
-        local = dataclasses.replace(
-            settings, spark=dataclasses.replace(settings.spark, master="local[1]")
-        )
-        from lakehouse.lake import build_session
-
-        spark = build_session(local, JOB)
-        record = Ledger(spark, settings.ledger_path).find(args.run_id)
+        record = find_run(settings, args.run_id)
     except Exception as exc:  # the ledger cannot be read from here
         print(
             f"spark-submit.sh: error: run {args.run_id}: could not read the ledger at "
