@@ -174,6 +174,8 @@ def test_lakehouse_sql_print_command_masks_the_s3_keys(tmp_path, capsys, monkeyp
     monkeypatch.setenv("K", "AKIATESTKEY")
     monkeypatch.setenv("S", secret)
     monkeypatch.setattr("lakehouse.lake.storage.probe_store", lambda settings: None)
+    # the unit tier runs without the jar cache (scripts/test.sh --fast): no jars to list
+    monkeypatch.setattr("lakehouse.lake.session.jar_settings", lambda settings: {})
     assert main(["sql", "--conf-dir", str(conf), "--print-command", "-e", "SELECT 1"]) == 0
     out = capsys.readouterr().out
     assert "spark-sql" in out and "fs.s3a.secret.key=****" in out
