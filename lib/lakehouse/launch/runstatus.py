@@ -35,9 +35,9 @@ JOB = "run_status"
 
 
 def find_run(settings: Settings, run_id: str) -> RunRecord | None:
-    """The run's record: through delta-rs where it reads the lake (no JVM, well
-    under a second), else in a small local Spark session, whatever master the
-    jobs use."""
+    """The run's record: through delta-rs where it reads the lake (no JVM: about a
+    second, process start included), else in a small local Spark session,
+    whatever master the jobs use."""
     if readable_without_jvm(settings.ledger_path):
         return find_run_without_jvm(settings, run_id)
     local = dataclasses.replace(
