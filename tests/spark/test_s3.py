@@ -194,3 +194,21 @@ def test_the_ledger_on_s3_is_read_without_a_jvm(spark, s3_settings):
     found = find_run_without_jvm(s3_settings, "s3-run-1")
     assert found is not None and found.to_json() == record.to_json()
     assert find_run_without_jvm(s3_settings, "s3-run-2") is None
+
+
+def test_maintains_checkpoint_on_s3_is_written_and_read_back(spark, s3_settings):
+    """maintain's log checkpoint goes through the S3 store like Delta's own: _last_checkpoint
+    names the latest version and a fresh read of the table starts from it."""
+    import json
+
+    from lakehouse.lake import fs
+    from lakehouse.lake.upkeep import _checkpoint
+
+    path = f"{s3_settings.lake_root}/cp"
+    for i in range(3):
+        spark.range(i * 5, i * 5 + 5).write.format("delta").mode("append").save(path)
+    assert _checkpoint(spark, path) == 2
+    last = json.loads(fs.read_text(spark, f"{path}/_delta_log/_last_checkpoint"))
+    assert last["version"] == 2
+    spark._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
+    assert spark.read.format("delta").load(path).count() == 15

@@ -23,6 +23,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from lakehouse.config.model import Settings
 from lakehouse.core.clock import utcnow
 from lakehouse.core.errors import ExitCode, UsageError
 from lakehouse.core.retry import Backoff, retry
@@ -242,7 +243,7 @@ def record_from_row(values: dict[str, Any]) -> RunRecord:
     return RunRecord(**{k: v for k, v in values.items() if k in known})
 
 
-def find_run_without_jvm(settings: Any, run_id: str) -> RunRecord | None:
+def find_run_without_jvm(settings: Settings, run_id: str) -> RunRecord | None:
     """:meth:`Ledger.find` through delta-rs, no Spark (local and ``s3a://`` lakes:
     :func:`lakehouse.lake.nojvm.readable`)."""
     from lakehouse.lake.nojvm import rows_where

@@ -63,15 +63,7 @@ def open_table(path: str, settings: Settings) -> Any | None:
         return None
 
 
-def _literal(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise TypeError(f"not a filter value here: {value!r}")
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    return repr(value)
-
-
-def rows_where(path: str, settings: Settings, column: str, value: Any) -> list[dict[str, Any]]:
+def rows_where(path: str, settings: Settings, column: str, value: str) -> list[dict[str, Any]]:
     """The rows of the table at ``path`` whose ``column`` equals ``value``, as dicts
     (timestamps as aware UTC datetimes); none when the table does not exist.
 
@@ -86,6 +78,7 @@ def rows_where(path: str, settings: Settings, column: str, value: Any) -> list[d
     if table is None:
         return []
     name = column.replace('"', '""')
-    query = f'SELECT * FROM t WHERE "{name}" = {_literal(value)}'
+    text = value.replace("'", "''")
+    query = f"SELECT * FROM t WHERE \"{name}\" = '{text}'"
     reader = QueryBuilder().register("t", table).execute(query)
     return pa.table(reader.read_all()).to_pylist()
