@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from datagen.orders import generate, produce
+from lakehouse.stream import BronzeSink
 from tests.harness.builders import pipeline_yaml, write_conf
 from tests.harness.stream import T0, StreamHarness, keys, order, raw
 
@@ -690,3 +691,48 @@ def test_fields_outside_the_schema_are_counted_and_kept_with_keep_raw(spark, har
     assert code == 0 and record["rows_out"] == 1, record
     c0 = harness.bronze(spark).where("order_id = 'c0'").first()
     assert c0.raw_value is None and c0.raw_headers is None
+
+
+def _kafka_reads(spark) -> list[int]:
+    """Rows each Kafka scan of the running query's current micro-batch has produced
+    so far (its physical plan's ``MicroBatchScan`` leaves; metrics add up over every
+    execution of the plan)."""
+    (query,) = spark.streams.active
+    plan = query._jsq.streamingQuery().lastExecution().executedPlan()
+    leaves = plan.collectLeaves()
+    rows = []
+    for i in range(leaves.size()):
+        leaf = leaves.apply(i)
+        if leaf.nodeName() == "MicroBatchScan":
+            rows.append(int(leaf.metrics().get("numOutputRows").get().value()))
+    return rows
+
+
+@pytest.mark.parametrize("dedup", ["watermark", "keys"])
+def test_each_micro_batch_is_read_and_parsed_once(spark, harness, monkeypatch, dedup):
+    """One Kafka read per micro-batch, counted after the sink wrote bronze (an idempotent
+    append or a MERGE) and the quarantine (a MERGE): nothing in the sink ran the batch's
+    plan again, and the `seen` branch reads the dedup's shuffle, not Kafka."""
+    harness.configure(
+        bronze={"table": "bronze.orders", "dedup": dedup},
+        kafka={"max_offsets_per_trigger": 120},
+        quality=STREAM_RULES,
+    )
+    events = generate(300, seed=5, start=T0, dup_share=0.1, malformed_share=0.05)
+    harness.produce([*events, order("neg", T0, amount=-3, status="lost")])
+    reads: list[tuple[int, list[int]]] = []
+    call = BronzeSink.__call__
+
+    def counted(sink, batch_df, batch_id):
+        call(sink, batch_df, batch_id)
+        reads.append((sink.batch_details()[-1]["input_rows"], _kafka_reads(spark)))
+
+    monkeypatch.setattr(BronzeSink, "__call__", counted)
+
+    code, record = harness.run()
+
+    assert code == 0, record
+    assert record["rows_in"] == 301 and record["rows_quarantined"] == 15 + 1
+    with_rows = [(n, scans) for n, scans in reads if n]
+    assert len(with_rows) == 3  # 120 + 120 + 61
+    assert all(scans == [n] for n, scans in with_rows), reads

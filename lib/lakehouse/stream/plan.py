@@ -14,13 +14,8 @@ from lakehouse.config.model import KafkaSource, Pipeline
 from lakehouse.core.columns import EXTRA
 from lakehouse.core.errors import ConfigError
 from lakehouse.decode.events import (
-    DETAIL,
     INGESTED_AT,
-    KAFKA_COLUMNS,
-    RAW_KEY,
-    RAW_VALUE,
     REASON,
-    bronze_projection,
     fields_outside,
     parse_events,
     required_fields,
@@ -93,24 +88,47 @@ def stream_rules(pipeline: Pipeline) -> tuple[RuleSet, RuleSet]:
     )
 
 
+ADMITTED_TIME = "_admitted_time"  # the event time of admitted rows (null for the others)
+KEY_PREFIX = "_key_"  # the keys as they arrived (the dedup sees them null on refused rows)
+
+
+def helper_columns(pipeline: Pipeline) -> list[str]:
+    """Columns the plan adds for itself; the sink drops them."""
+    return [ADMITTED_TIME, *[KEY_PREFIX + k for k in pipeline.keys]]
+
+
 def ingest_plan(source: DataFrame, pipeline: Pipeline) -> DataFrame:
     """Kafka rows -> ``kept`` (valid, passing the row rules, watermarked,
-    deduplicated) union ``seen`` (every row, with its verdicts).
+    deduplicated) union ``seen`` (every row, with its verdicts), from one
+    read and one parse of each micro-batch.
 
     The row checks of :func:`stream_rules` are computed once, on the parsed
-    events, before the branches split: ``kept`` takes only the valid events
-    that break no ``drop``, ``quarantine`` or ``fail`` rule, so a refused
-    event's key never enters the dedup state (nor moves the watermark), and
-    a corrected re-send of it is not dropped as its duplicate. ``seen``
-    carries the rule flags (booleans) and the keys, for the sink to count,
-    sample and quarantine. Rules may change between runs: a filter before
-    the stateful operator does not change its state, so the checkpoint is
-    kept.
+    events, before the branches split. Only *admitted* events (valid, and
+    breaking no ``drop``, ``quarantine`` or ``fail`` rule) count for the
+    dedup and the watermark: the watermark is set on a copy of the event
+    time that is null for the other rows (so they do not move it, nor are
+    they late), and the dedup sees their keys as null (a key no valid event
+    has, as keys are required fields), so a refused event's key never enters
+    the dedup state and a corrected re-send of it is not dropped as its
+    duplicate. ``kept`` is the dedup's output without those rows.
 
-    ``seen`` also carries, for valid events, the JSON fields outside the
-    schema (``EXTRA``), which the sink counts; with ``bronze.keep_raw``,
-    ``kept`` carries the value and headers as they arrived (``source`` must
-    then be read with ``headers=True``).
+    Both branches start from one shuffle by the keys, the one the dedup
+    needs: ``seen`` reads it again (Spark reuses the exchange, the
+    ``ReusedExchange`` of the physical plan), so the Kafka fetch, the JSON
+    parse and the rules run once per batch, not once per branch. For Spark to
+    see the two inputs as the same, both branches keep every column of it
+    and filter only above it; the sink drops :func:`helper_columns`.
+
+    The dedup's state (its keys, their types, the event-time expiry) is the
+    one earlier versions of this plan wrote, so checkpoints are resumed.
+
+    ``seen`` carries the rule flags (booleans), the keys as they arrived and,
+    for valid events, the JSON fields outside the schema (``EXTRA``), for the
+    sink to count, sample and quarantine. Rules may change between runs: they
+    decide which rows reach the stateful operator, not its state, so the
+    checkpoint is kept. With ``bronze.keep_raw``, rows carry the value and
+    headers as they arrived (``source`` must then be read with
+    ``headers=True``).
     """
     if pipeline.stream is None:
         raise ConfigError(f"pipeline {pipeline.name} has no `stream` section")
@@ -128,28 +146,28 @@ def ingest_plan(source: DataFrame, pipeline: Pipeline) -> DataFrame:
     )
     valid = F.col(REASON).isNull()
     admitted = valid
-    carried: list[str] = []
     if checks:  # on the valid events only (a row the parse refused has null fields)
         events = checks.flag(events, only=valid)
         admitted = valid & ~F.col(checks.MOVE) & ~F.col(checks.DROP)
-        keys = [k for k in pipeline.keys if k != pipeline.event_time]
-        carried = [*keys, *checks.flag_columns]  # the keys name failing rows in samples
+    keys = list(pipeline.keys)
+    names = events.columns
+    shared = (
+        events.select(
+            *[F.when(admitted, F.col(c)).alias(c) if c in keys else c for c in names],
+            *[F.col(k).alias(KEY_PREFIX + k) for k in keys],
+            F.when(admitted, F.col(pipeline.event_time)).alias(ADMITTED_TIME),
+        )
+        .withWatermark(ADMITTED_TIME, pipeline.stream.watermark.spark())
+        .repartition(*keys)
+    )
     kept = (
-        events.filter(admitted)
-        .withWatermark(pipeline.event_time, pipeline.stream.watermark.spark())
-        .dropDuplicatesWithinWatermark(list(pipeline.keys))
-        .transform(bronze_projection, columns, pipeline.partition_by, keep_raw)
+        shared.dropDuplicatesWithinWatermark(keys)
+        .filter(F.col(ADMITTED_TIME).isNotNull())
         .withColumn(BRANCH, F.lit(KEPT))
     )
-    seen = events.select(
-        *KAFKA_COLUMNS,
-        RAW_KEY,
-        RAW_VALUE,
-        REASON,
-        DETAIL,
-        INGESTED_AT,
-        pipeline.event_time,
-        *carried,
+    seen = shared.select(
+        *[F.coalesce(F.col(c), F.col(KEY_PREFIX + c)).alias(c) if c in keys else c for c in names],
+        *helper_columns(pipeline),
         F.when(valid, fields_outside(columns)).alias(EXTRA),
         F.lit(SEEN).alias(BRANCH),
     )

@@ -32,6 +32,7 @@ from lakehouse.decode.events import (
     KAFKA_COLUMNS,
     LATE,
     QUARANTINE_SCHEMA,
+    RAW_HEADERS,
     RAW_KEY,
     RAW_VALUE,
     REASON,
@@ -43,7 +44,7 @@ from lakehouse.decode.events import (
 from lakehouse.lake.delta_io import ensure_table, idempotent_append, insert_if_absent, table_version
 from lakehouse.quality import QUALITY_REASON, ROW_KINDS, QualityReport, RuleSet
 from lakehouse.stream.checkpoint import CheckpointInfo, CheckpointLog
-from lakehouse.stream.plan import BRANCH, KEPT, SEEN, stream_rules
+from lakehouse.stream.plan import BRANCH, KEPT, SEEN, helper_columns, stream_rules
 
 log = logging.getLogger("lakehouse.stream")
 
@@ -245,6 +246,12 @@ class BronzeBatchWriter:
         self.dedup = pipeline.bronze.dedup
         self.lookback_days = pipeline.bronze.lookback_days
         self.keep_raw = pipeline.bronze.keep_raw  # bronze keeps raw_value and raw_headers
+        # bronze's columns a `seen` row of the batch does not need
+        self.kept_only = [
+            c
+            for c in [*(col.name for col in pipeline.columns), pipeline.partition_by, RAW_HEADERS]
+            if c not in (*pipeline.keys, pipeline.event_time)
+        ]
         self.app_id: str | None = None  # txnAppId of bronze appends (CheckpointInfo.app_id)
         self.maybe_replayed: int | None = None  # the batch Spark logged but did not commit
         # a replay (--replay-from): {topic: {partition: offset}} below which bronze may hold rows
@@ -335,14 +342,22 @@ class BronzeBatchWriter:
             # (a late event is late, whatever rule it breaks)
             marked = self.checks.restrict(marked, is_seen & F.col(REASON).isNull())
             refused = refused | F.col(self.checks.MOVE)
-        # the raw text is only kept for rows bound for quarantine (and, with keep_raw,
-        # the value of rows bound for bronze): less to cache
+        # less to cache: the raw text only on rows bound for quarantine (and, with
+        # keep_raw, on rows bound for bronze), the event's other fields only on `kept` rows
+        # (a `seen` row needs its keys and event time), none of the plan's helper columns
         bound_for_quarantine = is_seen & refused
         keeps = {RAW_KEY: bound_for_quarantine, RAW_VALUE: bound_for_quarantine}
         if self.keep_raw:
             keeps[RAW_VALUE] = bound_for_quarantine | ~is_seen
+        for name in self.kept_only:
+            keeps[name] = ~is_seen
+        helpers = set(helper_columns(p))
         df = marked.select(
-            *[F.when(keeps[c], F.col(c)).alias(c) if c in keeps else c for c in marked.columns]
+            *[
+                F.when(keeps[c], F.col(c)).alias(c) if c in keeps else c
+                for c in marked.columns
+                if c not in helpers
+            ]
         )
         if self.unique:  # `unique` compares rows: judged on the kept (deduplicated) ones
             df = self.unique.flag(df, only=~is_seen)
