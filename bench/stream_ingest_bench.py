@@ -15,7 +15,10 @@ demo pipeline's), in the same Spark session on the same machine:
   rest of stream_ingest's time goes;
 - stream_ingest: the job's own plan and sink (JSON parsing with the
   pipeline schema and checks, quarantine, watermark +
-  dropDuplicatesWithinWatermark, MERGE insert-if-absent into bronze).
+  dropDuplicatesWithinWatermark, one idempotent Delta append per batch:
+  ``bronze.dedup: watermark``, the default);
+- stream_ingest_keys: the same with ``bronze.dedup: keys`` (a MERGE
+  insert-if-absent on the keys per batch), reported beside it.
 
 Rounds alternate (plain, ingest, plain, ingest, ...) after a small warm-up,
 and each variant's best round counts. Prints one JSON object and writes it
@@ -28,6 +31,7 @@ Usage: .venv-dev/bin/python bench/stream_ingest_bench.py [--events 1000000] [--r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -110,10 +114,14 @@ def run_plain(spark, pipeline, workdir: Path, parse: bool, dedup: bool = False) 
     return seconds
 
 
-def run_ingest(spark, cfg, workdir: Path) -> tuple[float, dict]:
-    """The job's plan and sink; returns seconds and the sink's totals."""
+def run_ingest(spark, cfg, workdir: Path, dedup: str = "watermark") -> tuple[float, dict]:
+    """The job's plan and sink with ``bronze.dedup`` (``watermark``: idempotent appends,
+    the default; ``keys``: a MERGE insert-if-absent per batch); seconds and the totals."""
     pipeline = cfg.pipeline
-    checkpoint = str(workdir / "ingest-checkpoint")
+    pipeline = dataclasses.replace(
+        pipeline, bronze=dataclasses.replace(pipeline.bronze, dedup=dedup)
+    )
+    checkpoint = str(workdir / f"ingest-{dedup}-checkpoint")
     sink = BronzeSink(spark, pipeline, cfg.settings, run_id="bench", checkpoint=checkpoint)
     sink.use_checkpoint(CheckpointGuard(spark, checkpoint, pipeline).open())  # as the job does
     sink.ensure_tables()
@@ -167,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         "plain": [],
         "dedup_only": [],
         "stream_ingest": [],
+        "stream_ingest_keys": [],
     }
     totals: dict = {}
     try:
@@ -178,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             plain_s = run_plain(spark, pipeline, workdir, parse=True)
             dedup_s = run_plain(spark, pipeline, workdir, parse=True, dedup=True)
             ingest_s, sums = run_ingest(spark, config_for(workdir, which), workdir)
+            keys_dir = workdir / "keys"  # its own bronze: MERGE into an empty table too
+            keys_s, _ = run_ingest(spark, config_for(keys_dir, which), keys_dir, dedup="keys")
             shutil.rmtree(workdir, ignore_errors=True)
             if name == "warmup":
                 continue
@@ -185,10 +196,12 @@ def main(argv: list[str] | None = None) -> int:
             results["plain"].append(plain_s)
             results["dedup_only"].append(dedup_s)
             results["stream_ingest"].append(ingest_s)
+            results["stream_ingest_keys"].append(keys_s)
             totals = sums
             print(
                 f"{name}: raw_copy {raw_s:.1f}s, plain {plain_s:.1f}s, "
-                f"dedup_only {dedup_s:.1f}s, stream_ingest {ingest_s:.1f}s",
+                f"dedup_only {dedup_s:.1f}s, stream_ingest {ingest_s:.1f}s, "
+                f"stream_ingest (dedup: keys) {keys_s:.1f}s",
                 file=sys.stderr,
             )
     finally:
@@ -208,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": {k: [round(v, 1) for v in vs] for k, vs in results.items()},
         "events_per_second": {k: round(args.events / v) for k, v in best.items()},
         "ratio": round(best_plain / best_ingest, 3),
+        "ratio_keys_mode": round(best_plain / best["stream_ingest_keys"], 3),
         "ratio_to_raw_copy": round(best["raw_copy"] / best_ingest, 3),
         "ratio_dedup_only_to_plain": round(best_plain / best["dedup_only"], 3),
         "stream_ingest_totals": totals,

@@ -133,6 +133,46 @@ def test_unique_flags_every_row_of_a_repeated_key_and_ignores_nulls(spark):
     assert good.count() == 3
 
 
+def test_unique_over_columns_the_rows_are_distinct_on_is_reported_without_a_window(spark):
+    """A stream's kept rows are deduplicated on the keys: `unique` on the keys (or on
+    more columns) cannot fail there, so it is not computed; on other columns it is."""
+    df = orders(
+        spark,
+        [
+            ("o1", "c1", Decimal(1), "paid", at(8)),
+            ("o2", "c1", Decimal(2), "paid", at(9)),
+            ("o3", None, Decimal(3), "paid", at(9)),
+        ],
+    )
+    on_keys = [
+        rule("unique", "quarantine", columns=["order_id"]),
+        rule("unique", "quarantine", columns=["order_id", "status"]),
+    ]
+    plain = RuleSet(on_keys, keys=["order_id"])
+    known = RuleSet(on_keys, keys=["order_id"], distinct_on=["order_id"])
+    assert "Window" in plain.flag(df)._jdf.queryExecution().optimizedPlan().toString()
+    flagged = known.flag(df)
+    assert "Window" not in flagged._jdf.queryExecution().optimizedPlan().toString()
+    totals = flagged.groupBy().agg(*known.aggregations()).first().asDict()
+    computed = plain.flag(df)
+    expected = plain.report_from_totals(
+        computed, computed.groupBy().agg(*plain.aggregations()).first().asDict()
+    )
+    assert known.report_from_totals(flagged, totals) == expected
+    assert [r.rows_failed for r in expected.results] == [0, 0]
+    assert_df_equality(flagged, computed, ignore_row_order=True)
+
+    # `unique` on a column the rows are not distinct on is still judged
+    other = RuleSet(
+        [rule("unique", "quarantine", columns=["customer_id"])],
+        keys=["order_id"],
+        distinct_on=["order_id"],
+    )
+    flagged = other.flag(df)
+    totals = flagged.groupBy().agg(*other.aggregations()).first().asDict()
+    assert other.report_from_totals(flagged, totals).results[0].rows_failed == 2
+
+
 def test_empty_dataframe_passes_row_rules_and_counts_zero(spark):
     rules = [
         rule("not_null", "fail", column="customer_id"),

@@ -66,6 +66,9 @@ class RuleSet:
         prefix: of the helper columns :meth:`flag` adds and of the aggregation's
             columns (``_q0``, ``_q_move``, ``_q_rows``...); two rule sets with
             different prefixes can flag the same frame (``_q...`` names only).
+        distinct_on: columns the checked rows are known to be distinct on (a
+            stream's kept rows, deduplicated on the keys): a rule comparing rows
+            on all of them and more cannot fail, and is not computed (no window).
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class RuleSet:
         event_time: str | None = None,
         sample_size: int = 5,
         prefix: str = PREFIX,
+        distinct_on: Sequence[str] = (),
     ):
         if not prefix.startswith(PREFIX) or not prefix.isidentifier():
             raise ValueError(f"a rule set's column prefix starts with {PREFIX!r}: {prefix!r}")
@@ -87,6 +91,7 @@ class RuleSet:
         self.keys = list(keys)
         self.event_time = event_time
         self.sample_size = sample_size
+        self.distinct_on = set(distinct_on)
         kinds = [(r, kind_for(r.rule)) for r in self.rules]
         self._rows = [(r, k) for r, k in kinds if isinstance(k, RowKind)]
         self._datasets = [(r, k) for r, k in kinds if isinstance(k, DatasetKind)]
@@ -142,7 +147,10 @@ class RuleSet:
         """
         flags: list[SparkColumn] = []
         for i, (rule, kind) in enumerate(self._rows):
-            check = kind.flag(rule, only, group_by)
+            if self._cannot_fail(rule, kind):
+                check = F.lit(False)
+            else:
+                check = kind.flag(rule, only, group_by)
             flags.append(F.coalesce(check, F.lit(False)).alias(self._flag(i)))
         flagged = df.select("*", *flags, (F.lit(True) if only is None else only).alias(self._in))
         drop = [F.col(self._flag(i)) for i, r in enumerate(self.row_rules) if r.on_fail == "drop"]
@@ -155,6 +163,14 @@ class RuleSet:
             "*",
             (reduce(lambda a, b: a | b, move) if move else F.lit(False)).alias(self.MOVE),
             (reduce(lambda a, b: a | b, drop) if drop else F.lit(False)).alias(self.DROP),
+        )
+
+    def _cannot_fail(self, rule: QualityRule, kind: RowKind) -> bool:
+        """A row comparison over columns the rows are known to be distinct on."""
+        return (
+            kind.compares_rows
+            and bool(self.distinct_on)
+            and self.distinct_on <= set(rule.target_columns)
         )
 
     def restrict(self, flagged: DataFrame, only: SparkColumn) -> DataFrame:

@@ -77,14 +77,20 @@ def stream_rules(pipeline: Pipeline) -> tuple[RuleSet, RuleSet]:
     parsed events, before the dedup. ``unique`` needs a window over the rows,
     which a streaming DataFrame cannot have: the sink judges it on the kept
     (deduplicated) events of each micro-batch, so it holds within a
-    micro-batch only, and on the keys it always passes (the dedup made them
-    unique). Dataset rules judge whole loads (batch_load) and are left out.
+    micro-batch only, and on the keys (or more columns) it always passes: the
+    dedup made them unique, so such a rule is reported without being computed.
+    Dataset rules judge whole loads (batch_load) and are left out.
     """
     rows = [r for r in pipeline.quality if r.rule in ROW_KINDS]
     common: dict[str, Any] = {"keys": pipeline.keys, "event_time": pipeline.event_time}
     return (
         RuleSet([r for r in rows if r.rule not in WINDOW_KINDS], **common),
-        RuleSet([r for r in rows if r.rule in WINDOW_KINDS], prefix=UNIQUE_PREFIX, **common),
+        RuleSet(
+            [r for r in rows if r.rule in WINDOW_KINDS],
+            prefix=UNIQUE_PREFIX,
+            distinct_on=pipeline.keys,
+            **common,
+        ),
     )
 
 

@@ -361,6 +361,8 @@ class BronzeBatchWriter:
         )
         if self.unique:  # `unique` compares rows: judged on the kept (deduplicated) ones
             df = self.unique.flag(df, only=~is_seen)
+        # the cache lives for one batch: compressing its columns costs more than it saves
+        df.sparkSession.conf.set("spark.sql.inMemoryColumnarStorage.compressed", "false")
         df = df.persist()
         try:
             metrics, report = self._write(df, batch_id, is_seen)
