@@ -337,6 +337,12 @@ def test_unknown_env_lists_the_known_ones(tmp_path):
         ({"schema": "a STRING,, b INT"}, "schema", "expected a column name"),
         ({"schema": "a STRING, A INT"}, "schema", "appears twice"),
         ({"silver": {"table": "silver.orders", "order_by": "nope"}}, "silver.order_by", "nope"),
+        ({"silver": {"table": "silver.orders", "apply": "fast"}}, "silver.apply", "must be one of"),
+        (
+            {"silver": {"table": "silver.orders", "mode": "replace_partition", "apply": "merge"}},
+            "silver.apply",
+            "only applies to `mode: merge`",
+        ),
         ({"partition_by": "status"}, "partition_by", "is not a DATE"),
         (
             {"source": {"kafka": {"topic": "a", "pattern": "b.*"}}},
@@ -531,6 +537,10 @@ def test_fingerprint_leaves_out_every_run_only_setting(tmp_path):
     assert fingerprint(stream={"watermark": "1 hour", "retry": retry, "stop_grace": "5s"}) == same
     assert (
         fingerprint(silver={"table": "silver.orders", "order_by": "event_time", "retry": retry})
+        == same
+    )
+    assert (
+        fingerprint(silver={"table": "silver.orders", "order_by": "event_time", "apply": "rewrite"})
         == same
     )
     assert fingerprint(stream={"watermark": "2 hours"}) != same

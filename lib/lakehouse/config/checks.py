@@ -197,6 +197,8 @@ def _check_sections(p: Pipeline, known: set[str], fail: Fail) -> None:
         raise fail("silver.order_by", f"{p.silver.order_by!r} is not a column of the schema")
     if p.silver is not None and p.silver.delete_missing and p.silver.mode != "merge":
         raise fail("silver.delete_missing", "only applies to `mode: merge`")
+    if p.silver is not None and p.silver.apply != "auto" and p.silver.mode == "replace_partition":
+        raise fail("silver.apply", "only applies to `mode: merge` and `mode: insert_if_absent`")
 
 
 def longest_run(p: Pipeline) -> tuple[Duration, str]:

@@ -455,6 +455,10 @@ class SilverTable:
     schema_evolution: bool = False
     # merge only: rows of the date that the source no longer has are deleted
     delete_missing: bool = False
+    # merge and insert_if_absent: apply the planned changes by a MERGE of the changed
+    # rows, by rewriting the dates (replaceWhere), or by whichever costs less (auto);
+    # the same table either way, so it shapes no data
+    apply: Literal["auto", "merge", "rewrite"] = field(default="auto", metadata=RUN_ONLY)
     # no source for the date: fail (exit 1) or skip (ledger status `skipped`, exit 0)
     on_missing_source: Literal["fail", "skip"] = "fail"
     # a concurrent writer won the commit (ConcurrentAppendException & co.): try again

@@ -48,6 +48,8 @@ class Commit:
     at: datetime
     operation: str
     user_metadata: str | None
+    # the version the writer's transaction started from (Delta checked conflicts after it)
+    read_version: int | None = None
 
     @property
     def is_data(self) -> bool:
@@ -66,6 +68,7 @@ def _commits(spark: Any, path: str, limit: int | None) -> list[Commit]:
         F.col("timestamp").cast("double").alias("s"),
         "operation",
         "userMetadata",
+        "readVersion",
     ).collect()
     commits = [
         Commit(
@@ -73,6 +76,7 @@ def _commits(spark: Any, path: str, limit: int | None) -> list[Commit]:
             datetime.fromtimestamp(r["s"], timezone.utc),
             r["operation"] or "",
             r["userMetadata"],
+            None if r["readVersion"] is None else int(r["readVersion"]),
         )
         for r in rows
     ]
@@ -95,7 +99,16 @@ def last_data_commit(spark: Any, path: str) -> Commit | None:
 
 
 def commits_since(spark: Any, path: str, version: int, newest: int) -> list[Commit]:
-    """Every commit after ``version`` up to ``newest``, oldest first (however many)."""
+    """Every commit after ``version`` up to ``newest``, oldest first (however many).
+
+    The history is read newest first: when the table has moved past ``newest``
+    since, more of it is read until the range is covered.
+    """
     wanted = max(1, newest - version)
-    rows = [c for c in _commits(spark, path, wanted) if version < c.version <= newest]
+    while True:
+        commits = _commits(spark, path, wanted)
+        if len(commits) < wanted or commits[-1].version <= version + 1:
+            break
+        wanted *= 2
+    rows = [c for c in commits if version < c.version <= newest]
     return sorted(rows, key=lambda c: c.version)

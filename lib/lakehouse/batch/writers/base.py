@@ -27,10 +27,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.batch.prepare import row_hash
-from lakehouse.config.model import Pipeline, SilverTable
-from lakehouse.core.errors import TransientError
+from lakehouse.config.model import IDENTIFIER, Pipeline, SilverTable
+from lakehouse.core.errors import ConfigError, TransientError
 from lakehouse.lake.delta_io import MergeResult, merge_result, release, table_version
-from lakehouse.lake.history import commits_since
+from lakehouse.lake.history import Commit, commits_since
 
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 MATERIALIZE_SOURCE_CONF = "spark.databricks.delta.merge.materializeSource"
@@ -119,6 +119,7 @@ class WritePlan:
     days: tuple[date, ...] = ()  # the dates the commit writes (empty: nothing to commit)
     changes: DataFrame | None = None  # materialized rows to apply, when the mode needs them
     into_empty: bool = False  # the dates have no row yet: every row is an insert
+    rewrite: bool = False  # apply by rewriting the dates (``changes`` holds all their rows)
 
     def release(self) -> None:
         """Free the materialized changes (a plan is used once)."""
@@ -222,23 +223,57 @@ def check_planned_on_latest(
     ours = [c.version for c in rows if c.user_metadata == target.metadata]
     if not ours:
         return None
+    rival = rival_commit(target, rows, planned_at, ours[-1])
+    if rival is not None:
+        stale = PlannedOnStaleSnapshot(
+            f"version {rival.version} was committed while the load of "
+            f"{', '.join(d.isoformat() for d in target.days)} was planned"
+        )
+        stale.committed = merged  # it committed: the next attempt builds on it
+        raise stale
+    return ours[-1]
+
+
+def rival_commit(
+    target: WriteTarget, commits: Sequence[Commit], after: int, before: int
+) -> Commit | None:
+    """The first of ``commits`` strictly between versions ``after`` and ``before`` that
+    may have changed rows of the target's dates: a data commit of this pipeline naming
+    one of them, or one that names no dates (another writer, or a hand-made change).
+    Upkeep (OPTIMIZE, VACUUM) rewrites no row and is never a rival."""
     wanted = {d.isoformat() for d in target.days}
-    for c in rows:
-        if not planned_at < c.version < ours[-1] or not c.is_data:
-            continue  # maintain's OPTIMIZE or VACUUM rewrote no row: the plan still holds
+    for c in commits:
+        if not after < c.version < before or not c.is_data:
+            continue
         try:
             meta = json.loads(c.user_metadata or "null") or {}
         except ValueError:
             meta = {}
+        if not isinstance(meta, dict):
+            meta = {}
         theirs = _metadata_dates(meta) if meta.get("pipeline") == target.pipeline.name else None
         if theirs is None or theirs & wanted:
-            stale = PlannedOnStaleSnapshot(
-                f"version {c.version} was committed while the load of "
-                f"{', '.join(sorted(wanted))} was planned"
-            )
-            stale.committed = merged  # it committed: the next attempt builds on it
-            raise stale
-    return ours[-1]
+            return c
+    return None
+
+
+def replace_days(target: WriteTarget, rows: DataFrame, days: Sequence[date], metadata: str) -> None:
+    """Overwrite the partitions of ``days`` with ``rows`` in one ``replaceWhere`` commit
+    carrying ``metadata``. The one string predicate Delta needs is formatted from
+    ``datetime.date`` values and a checked identifier, never from config text."""
+    part = target.part
+    if not IDENTIFIER.fullmatch(part):  # the config loader checked it; never format else
+        raise ConfigError(f"partition column {part!r} is not an identifier")
+    literals = ", ".join(f"DATE'{d.isoformat()}'" for d in days)
+    (
+        rows.where(days_filter(F.col(part), days))
+        .write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", f"`{part}` IN ({literals})")
+        .option("userMetadata", metadata)
+        .option("mergeSchema", str(bool(target.silver.schema_evolution)).lower())
+        .save(target.path)
+    )
 
 
 def execute_merge(target: WriteTarget, builder: Any, *, materialized: bool = False) -> MergeResult:

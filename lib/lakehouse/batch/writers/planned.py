@@ -1,15 +1,26 @@
-"""Writes planned as a change set, then applied with one MERGE (``merge``, ``insert_if_absent``).
+"""Writes planned as a change set, then applied in one commit (``merge``, ``insert_if_absent``).
 
 The plan joins the rows with the dates' partitions at one table version and
-keeps only the rows that change something, each with its ``_action``
-(:func:`changes`). Unchanged rows are left out, so the MERGE that applies
-the plan touches only the files holding a changed row: a re-run of the same
-data rewrites nothing (a condition in the matched clause alone does not
-prevent the rewrite once an insert clause is present). Dates the table has
-no row of yet need no change set: one insert-only MERGE
-(:func:`insert_into_empty`). Either way, a commit that landed on these dates
-between planning and the MERGE makes the load plan again
-(:func:`~lakehouse.batch.writers.base.check_planned_on_latest`).
+gives every row its ``_action`` (:meth:`PlannedMerge.changes`): ``insert``,
+``update``, ``delete``, or ``keep`` (the stored row stays as it is). Then
+the cheaper of two ways applies it (``silver.apply: auto``):
+
+- **merge** (sparse changes): one MERGE of the changed rows only, so it
+  touches only the files holding one (a condition in the matched clause
+  alone would not prevent the rewrite once an insert clause is present);
+- **rewrite** (dense changes, at least :data:`REWRITE_SHARE` of the dates'
+  rows): the dates' partitions become the planned rows (changed and kept)
+  in one ``replaceWhere`` commit, without MERGE's two joins.
+
+Both give the same table, and a plan that changes nothing commits nothing
+(a re-run of the same data). Dates the table has no row of yet need no
+change set: one insert-only MERGE (:func:`insert_into_empty`). Whichever
+way, a commit that landed on these dates between planning and the commit
+makes the load plan again
+(:func:`~lakehouse.batch.writers.base.check_planned_on_latest`); a rewrite
+checks before it writes as well, and undoes itself in the rare case that
+such a commit slipped in before its transaction began (the rewrite would
+have dropped its rows).
 
 A mode here is a subclass that says which actions it plans and which MERGE
 clauses apply them.
@@ -17,6 +28,7 @@ clauses apply them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import date
 from functools import reduce
@@ -30,19 +42,30 @@ from pyspark.sql import functions as F
 from lakehouse.batch.prepare import silver_columns
 from lakehouse.batch.writers.base import (
     LoadCounts,
+    PlannedOnStaleSnapshot,
     WritePlan,
     WriteTarget,
     check_planned_on_latest,
     days_filter,
     execute_merge,
+    replace_days,
+    rival_commit,
     source_col,
     target_col,
 )
 from lakehouse.config.model import SilverTable
-from lakehouse.lake.delta_io import key_condition, materialize, release
+from lakehouse.core.errors import LakehouseError
+from lakehouse.lake.delta_io import MergeResult, key_condition, materialize, release
+from lakehouse.lake.history import Commit, commits_since
 
 ACTION = "_action"
-INSERT, UPDATE, DELETE = "insert", "update", "delete"
+INSERT, UPDATE, DELETE, KEEP = "insert", "update", "delete", "keep"
+CHANGES = (INSERT, UPDATE, DELETE)
+
+# rewrite the dates when the changed rows are at least this share of their rows after the
+# load: below it a MERGE (which joins twice, and rewrites or marks only touched files)
+# costs less; measured in bench/README.md ("Upserts by the cheaper path")
+REWRITE_SHARE = 0.3
 
 
 class PlannedMerge:
@@ -69,21 +92,38 @@ class PlannedMerge:
 
     def plan(self, target: WriteTarget, rows: DataFrame) -> WritePlan:
         version = target.version()
-        if _days_are_empty(target, version):
+        stored = _stored_rows(target, version)
+        if not stored:
             counts = {d: LoadCounts(inserted=target.source_rows.get(d, 0)) for d in target.days}
             days = target.days if any(c.inserted for c in counts.values()) else ()
             return WritePlan(counts, version, days, into_empty=True)
-        planned = materialize(self.changes(target, version, rows))
+        apply = target.silver.apply
+        # hold the kept rows too when a rewrite may follow: the changes may be dense
+        # (the rows are a large share of the stored ones, or the mode deletes)
+        whole = apply == "rewrite" or (
+            apply == "auto"
+            and (
+                self.deletes(target.silver)
+                or sum(target.source_rows.values()) >= REWRITE_SHARE * stored
+            )
+        )
+        planned = self.changes(target, version, rows)
+        if not whole:
+            planned = planned.where(F.col(ACTION) != F.lit(KEEP))
+        planned = materialize(planned)
         try:
             actions = _count_actions(planned, target.part)
         except BaseException:
             release(planned)
             raise
         counts = _counts_from_actions(actions, target.days, target.source_rows)
-        if not actions:
+        changed = sum(n for a in actions.values() for k, n in a.items() if k in CHANGES)
+        if not changed:
             release(planned)
             return WritePlan(counts, version)
-        return WritePlan(counts, version, target.days, changes=planned)
+        after = sum(n for a in actions.values() for k, n in a.items() if k != DELETE)
+        rewrite = whole and (apply == "rewrite" or changed >= REWRITE_SHARE * max(after, 1))
+        return WritePlan(counts, version, target.days, changes=planned, rewrite=rewrite)
 
     def commit(self, target: WriteTarget, rows: DataFrame, plan: WritePlan) -> int | None:
         assert plan.version is not None
@@ -92,20 +132,26 @@ class PlannedMerge:
         if plan.into_empty:
             return insert_into_empty(target, rows, plan.version)
         assert plan.changes is not None
+        merged = _merged(plan)
+        if plan.rewrite:
+            return rewrite_days(target, plan.changes, plan.version, merged)
         values = {n: source_col(n) for n in silver_columns(target.pipeline, target.extra)}
-        builder = _merge_into(target, plan.changes)
+        changes = plan.changes.where(F.col(ACTION) != F.lit(KEEP))
+        builder = _merge_into(target, changes)
         builder = self.matched_clauses(builder, values).whenNotMatchedInsert(
             condition=source_col(ACTION) != F.lit(DELETE), values=values
         )
-        merged = execute_merge(target, builder, materialized=True)
-        return check_planned_on_latest(target, plan.version, merged)
+        result = execute_merge(target, builder, materialized=True)
+        return check_planned_on_latest(target, plan.version, result)
 
     def changes(self, target: WriteTarget, version: int, rows: DataFrame) -> DataFrame:
-        """Rows that change the dates at ``version``, each with its ``_action``.
+        """The dates' rows after the load, planned at ``version``, each with its ``_action``.
 
         ``insert``: the key is not in its date's partition; ``update`` (when
         :meth:`updates`): a business column differs (null-safe); ``delete``
-        (when :meth:`deletes`): a date's partition has a key the rows lack.
+        (when :meth:`deletes`): a date's partition has a key the rows lack;
+        ``keep``: the stored row stays (unchanged, or not in the rows). Inserted
+        and updated rows carry the rows' values, the others the stored ones.
         """
         pipeline, part = target.pipeline, target.part
         keys = list(pipeline.keys)
@@ -132,22 +178,30 @@ class PlannedMerge:
             action = action.when(in_s & in_t & ~same, F.lit(UPDATE))
         if self.deletes(target.silver):
             action = action.when(~in_s & in_t, F.lit(DELETE))
+        action = action.otherwise(F.lit(KEEP))
         carried = set(keys) | {part}
         columns = silver_columns(pipeline, target.extra)
         on = key_condition(keys) & (target_col(part) == source_col(part))
-        return (
-            rows.alias("s")
-            .join(table.alias("t"), on, "full_outer")
-            .select(
-                *[
-                    F.coalesce(source_col(n), target_col(n)).alias(n)
-                    if n in carried
-                    else source_col(n).alias(n)
-                    for n in columns
-                ],
-                action.alias(ACTION),
-            )
-            .where(F.col(ACTION).isNotNull())
+        joined = rows.alias("s").join(table.alias("t"), on, "full_outer")
+        with_action = joined.select(
+            *[F.coalesce(source_col(n), target_col(n)).alias(n) for n in carried],
+            *[source_col(n).alias(f"_s_{n}") for n in columns if n not in carried],
+            *[
+                (target_col(n) if n in present else F.lit(None)).alias(f"_t_{n}")
+                for n in columns
+                if n not in carried
+            ],
+            action.alias(ACTION),
+        )
+        from_source = F.col(ACTION).isin(INSERT, UPDATE)
+        return with_action.select(
+            *[
+                F.col(n)
+                if n in carried
+                else F.when(from_source, F.col(f"_s_{n}")).otherwise(F.col(f"_t_{n}")).alias(n)
+                for n in columns
+            ],
+            F.col(ACTION),
         )
 
 
@@ -178,14 +232,102 @@ def _merge_into(target: WriteTarget, source: DataFrame) -> Any:
     return DeltaTable.forPath(target.spark, target.path).alias("t").merge(source.alias("s"), on)
 
 
-def _days_are_empty(target: WriteTarget, version: int) -> bool:
-    """True when the table has no data file for any of the dates at ``version``.
+def rewrite_days(
+    target: WriteTarget, planned: DataFrame, planned_at: int, merged: MergeResult
+) -> int | None:
+    """Make the dates' partitions the planned rows (all but deletes) in one commit.
 
-    Answered from the Delta log alone (partition pruning of the file list):
-    no row is read.
+    The rows were planned on version ``planned_at``: a commit on these dates
+    since then makes the load plan again, found before the write (nothing
+    written) or, when it landed in the instant before the write's
+    transaction began (Delta checks conflicts only after that), found after
+    it from the commit's ``readVersion``: the rewrite dropped that commit's
+    rows, so it is undone (the dates as they were just before it) and the
+    load plans again on top of the rival.
+    """
+    early = _rival_since(target, planned_at, target.version())
+    if early is not None:
+        raise PlannedOnStaleSnapshot(
+            f"version {early.version} was committed while the load of "
+            f"{', '.join(d.isoformat() for d in target.days)} was planned"
+        )
+    rows = planned.where(F.col(ACTION) != F.lit(DELETE)).drop(ACTION)
+    replace_days(target, rows, target.days, target.metadata)
+    ours = _own_commit(target, planned_at, target.metadata)
+    if ours.read_version is not None and ours.read_version > planned_at:
+        slipped = _rival_since(target, planned_at, ours.read_version)
+        if slipped is not None:
+            _undo_rewrite(target, ours.version)
+            raise PlannedOnStaleSnapshot(
+                f"version {slipped.version} was committed just before the rewrite of "
+                f"{', '.join(d.isoformat() for d in target.days)} began; rewrite undone"
+            )
+    return check_planned_on_latest(target, planned_at, merged)
+
+
+class RewriteNotUndone(LakehouseError):
+    """A rewrite that dropped a rival's rows could not be undone safely (not retried)."""
+
+
+def _undo_rewrite(target: WriteTarget, version: int) -> None:
+    """Put the dates back as they were at ``version - 1`` (before our rewrite), in one commit.
+
+    The undo is itself a rewrite: a commit on these dates that slipped in
+    just before it began would be dropped in turn, so it is refused loudly
+    (the versions to restore the dates from are in the message)."""
+    spark, path = target.spark, target.path
+    before = (
+        spark.read.format("delta")
+        .option("versionAsOf", version - 1)
+        .load(path)
+        .where(days_filter(F.col(target.part), target.days))
+    )
+    meta = json.loads(target.metadata or "{}") if target.metadata else {}
+    meta["undoes"] = version
+    undo_meta = json.dumps(meta, sort_keys=True)
+    replace_days(target, before, target.days, undo_meta)
+    undo = _own_commit(target, version, undo_meta)
+    if undo.read_version is not None and undo.read_version > version:
+        slipped = _rival_since(target, version, undo.read_version)
+        if slipped is not None:
+            raise RewriteNotUndone(
+                f"{target.path}: the rewrite at version {version} and its undo at "
+                f"{undo.version} raced commits on the same dates ({slipped.version}); "
+                f"restore the dates from version {slipped.version}"
+            )
+
+
+def _rival_since(target: WriteTarget, after: int, upto: int) -> Commit | None:
+    """A commit in versions ``after`` < v <= ``upto`` that may have changed the dates."""
+    commits = commits_since(target.spark, target.path, after, upto)
+    return rival_commit(target, commits, after, upto + 1)
+
+
+def _own_commit(target: WriteTarget, after: int, metadata: str) -> Commit:
+    """Our newest commit after ``after`` (found by its userMetadata)."""
+    commits = commits_since(target.spark, target.path, after, target.version())
+    return [c for c in commits if c.user_metadata == metadata][-1]
+
+
+def _merged(plan: WritePlan) -> MergeResult:
+    """What applying ``plan`` commits (for the counts of a load planned again)."""
+    c = plan.counts.values()
+    return MergeResult(
+        sum(x.inserted for x in c), sum(x.updated for x in c), sum(x.deleted for x in c)
+    )
+
+
+def _stored_rows(target: WriteTarget, version: int) -> int:
+    """Rows the table holds on the dates at ``version`` (0: no data file for any).
+
+    A date with no file is answered from the Delta log alone (partition
+    pruning of the file list): no row is read.
     """
     snapshot = target.spark.read.format("delta").option("versionAsOf", version).load(target.path)
-    return not snapshot.where(days_filter(F.col(target.part), target.days)).inputFiles()
+    day = snapshot.where(days_filter(F.col(target.part), target.days))
+    if not day.inputFiles():
+        return 0
+    return day.count()
 
 
 def _count_actions(df: DataFrame, part: str) -> dict[date, dict[str, int]]:

@@ -2,9 +2,7 @@
 
 One ``replaceWhere`` commit for the dates whose content changed, skipped
 for a date already identical (same row count and the same sum of row
-hashes, an order-free fingerprint), so a re-run commits nothing. The one
-string predicate Delta needs is formatted from ``datetime.date`` values and
-a checked identifier, never from config text.
+hashes, an order-free fingerprint), so a re-run commits nothing.
 """
 
 from __future__ import annotations
@@ -18,10 +16,10 @@ from lakehouse.batch.writers.base import (
     WriteTarget,
     day_fingerprints,
     days_filter,
+    replace_days,
     version_of,
 )
-from lakehouse.config.model import IDENTIFIER, SilverTable
-from lakehouse.core.errors import ConfigError
+from lakehouse.config.model import SilverTable
 
 
 class ReplacePartitionWriter:
@@ -35,8 +33,6 @@ class ReplacePartitionWriter:
 
     def plan(self, target: WriteTarget, rows: DataFrame) -> WritePlan:
         part, days = target.part, target.days
-        if not IDENTIFIER.fullmatch(part):  # the config loader checked it; never format else
-            raise ConfigError(f"partition column {part!r} is not an identifier")
         current = target.spark.read.format("delta").load(target.path)
         before = day_fingerprints(
             current.where(days_filter(F.col(part), days)), part, target.business
@@ -56,15 +52,5 @@ class ReplacePartitionWriter:
     def commit(self, target: WriteTarget, rows: DataFrame, plan: WritePlan) -> int | None:
         if not plan.days:
             return None
-        part = target.part
-        literals = ", ".join(f"DATE'{d.isoformat()}'" for d in plan.days)
-        (
-            rows.where(days_filter(F.col(part), plan.days))
-            .write.format("delta")
-            .mode("overwrite")
-            .option("replaceWhere", f"`{part}` IN ({literals})")
-            .option("userMetadata", target.metadata)
-            .option("mergeSchema", str(bool(target.silver.schema_evolution)).lower())
-            .save(target.path)
-        )
+        replace_days(target, rows, plan.days, target.metadata)
         return version_of(target.spark, target.path, target.metadata)
