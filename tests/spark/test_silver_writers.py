@@ -305,7 +305,7 @@ def test_a_rival_commit_just_before_the_rewrite_began_is_not_lost(table_for, mon
     check = planned._rival_since
     staged = []
 
-    def check_then_rival(target, after, upto):
+    def check_then_rival(target, after, upto=None):
         found = check(target, after, upto)
         if not staged and target.metadata and '"r2"' in target.metadata:
             staged.append(True)
@@ -318,3 +318,33 @@ def test_a_rival_commit_just_before_the_rewrite_began_is_not_lost(table_for, mon
     assert t.rows() == serial(t)
     history = DeltaTable.forPath(t.spark, t.path).history().collect()
     assert any('"undoes"' in (h["userMetadata"] or "") for h in history)
+
+
+def test_auto_rewrites_when_few_changes_touch_most_files(spark, table_for):
+    """A full reload with 10% of the rows changed: a MERGE when they lie in one file,
+    a rewrite when they are spread over every file (a MERGE would rewrite them all)."""
+    setup = table_for(apply="merge")
+    for i in range(4):  # four MERGE commits of new keys: at least four files
+        setup.write([(f"f{i}-{j}", "1.00", "placed", D1) for j in range(10)], [D1], f"s{i}")
+    t = table_for()  # the same table, apply: auto
+    day = spark.read.format("delta").load(t.path).where(f"event_date = '{D1}'")
+    by_file: dict[str, list[str]] = {}
+    for r in day.select("order_id", "_metadata.file_path").collect():
+        by_file.setdefault(r["file_path"], []).append(r["order_id"])
+    assert len(by_file) >= 4
+    keys = sorted(k for ks in by_file.values() for k in ks)
+
+    raised: set[str] = set()  # keys whose amount the reloads changed so far
+
+    def reload(changed: set[str], run: str) -> None:
+        raised.update(changed)
+        rows = [(k, "2.00" if k in raised else "1.00", "placed", D1) for k in keys]
+        counts = t.write(rows, [D1], run)
+        assert counted(counts, D1) == (0, len(changed), 0, len(keys) - len(changed))
+
+    one_file = next(iter(by_file.values()))
+    reload(set(sorted(one_file)[:4]), "r1")  # 4 of 40 rows, in one file
+    assert last_operation(t) == "MERGE"
+    reload({sorted(ks)[-1] for ks in by_file.values()}, "r2")  # one row in every file
+    assert last_operation(t) == "WRITE"
+    assert sorted(r[0] for r in t.rows() if r[1] == "2.00") == sorted(raised)

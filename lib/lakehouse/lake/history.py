@@ -98,17 +98,19 @@ def last_data_commit(spark: Any, path: str) -> Commit | None:
     return next((c for c in _commits(spark, path, None) if c.is_data), None)
 
 
-def commits_since(spark: Any, path: str, version: int, newest: int) -> list[Commit]:
-    """Every commit after ``version`` up to ``newest``, oldest first (however many).
+def commits_since(spark: Any, path: str, version: int, newest: int | None = None) -> list[Commit]:
+    """Every commit after ``version`` up to ``newest`` (default: the latest), oldest
+    first, however many.
 
-    The history is read newest first: when the table has moved past ``newest``
-    since, more of it is read until the range is covered.
+    The history is read newest first, in growing windows until the range is
+    covered (when the table moved past ``newest`` since, or ``newest`` is not
+    given).
     """
-    wanted = max(1, newest - version)
+    wanted = max(1, newest - version) if newest is not None else 8
     while True:
         commits = _commits(spark, path, wanted)
         if len(commits) < wanted or commits[-1].version <= version + 1:
             break
-        wanted *= 2
-    rows = [c for c in commits if version < c.version <= newest]
+        wanted *= 4
+    rows = [c for c in commits if version < c.version and (newest is None or c.version <= newest)]
     return sorted(rows, key=lambda c: c.version)

@@ -12,6 +12,8 @@ jobs, through Delta's log store (see :mod:`lakehouse.lake.storage`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date
 from typing import Any
 from urllib.parse import urlparse
 
@@ -82,3 +84,32 @@ def rows_where(path: str, settings: Settings, column: str, value: str) -> list[d
     query = f"SELECT * FROM t WHERE \"{name}\" = '{text}'"
     reader = QueryBuilder().register("t", table).execute(query)
     return pa.table(reader.read_all()).to_pylist()
+
+
+def stored_rows(path: str, version: int, column: str, values: Sequence[date]) -> int | None:
+    """Rows the local table at ``path`` holds at ``version`` in the partitions where
+    ``column`` is one of ``values``, summed from its log's file statistics (no data
+    file is read); None when that cannot be told here (not a local path, a file
+    without a row count, a table delta-rs does not read): ask Spark then.
+
+    Physical rows: with deletion vectors, rows marked deleted still count (an
+    estimate, for choosing how to write)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable
+
+    if urlparse(path).scheme not in ("", "file"):
+        return None
+    try:
+        table = DeltaTable(path.removeprefix("file://").removeprefix("file:"), version=version)
+        files = pa.table(table.get_add_actions(flatten=True))
+        named = f"partition.{column}"
+        if named not in files.column_names or "num_records" not in files.column_names:
+            return None
+        wanted = pa.array(list(values), pa.date32())
+        mine = files.filter(pc.is_in(files[named].cast(pa.date32()), wanted))
+        if mine["num_records"].null_count:
+            return None
+        return int(pc.sum(mine["num_records"]).as_py() or 0)
+    except Exception:
+        return None

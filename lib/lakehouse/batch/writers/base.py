@@ -211,15 +211,17 @@ class PlannedOnStaleSnapshot(TransientError):
 
 
 def check_planned_on_latest(
-    target: WriteTarget, planned_at: int, merged: MergeResult | None = None
+    target: WriteTarget,
+    planned_at: int,
+    merged: MergeResult | None = None,
+    commits: Sequence[Commit] | None = None,
 ) -> int | None:
     """Raise :class:`PlannedOnStaleSnapshot` (carrying ``merged``, what our MERGE
     committed) when a commit between planning and the MERGE may have touched these
     dates (commits of this pipeline's other dates cannot); else return the version
     the MERGE committed. Reads every commit since ``planned_at`` (however many),
-    not a fixed window."""
-    spark, path = target.spark, target.path
-    rows = commits_since(spark, path, planned_at, table_version(spark, path))
+    not a fixed window, unless the caller read them already (``commits``)."""
+    rows = commits if commits is not None else commits_since(target.spark, target.path, planned_at)
     ours = [c.version for c in rows if c.user_metadata == target.metadata]
     if not ours:
         return None

@@ -8,9 +8,11 @@ the cheaper of two ways applies it (``silver.apply: auto``):
 - **merge** (sparse changes): one MERGE of the changed rows only, so it
   touches only the files holding one (a condition in the matched clause
   alone would not prevent the rewrite once an insert clause is present);
-- **rewrite** (dense changes, at least :data:`REWRITE_SHARE` of the dates'
-  rows): the dates' partitions become the planned rows (changed and kept)
-  in one ``replaceWhere`` commit, without MERGE's two joins.
+- **rewrite** (dense changes: at least :data:`REWRITE_SHARE` of the dates'
+  rows, or rows to update or delete in at least :data:`TOUCHED_SHARE` of
+  their files, all of which a MERGE would rewrite): the dates' partitions
+  become the planned rows (changed and kept) in one ``replaceWhere``
+  commit, without MERGE's two joins.
 
 Both give the same table, and a plan that changes nothing commits nothing
 (a re-run of the same data). Dates the table has no row of yet need no
@@ -57,6 +59,7 @@ from lakehouse.config.model import SilverTable
 from lakehouse.core.errors import LakehouseError
 from lakehouse.lake.delta_io import MergeResult, key_condition, materialize, release
 from lakehouse.lake.history import Commit, commits_since
+from lakehouse.lake.nojvm import stored_rows
 
 ACTION = "_action"
 INSERT, UPDATE, DELETE, KEEP = "insert", "update", "delete", "keep"
@@ -66,6 +69,9 @@ CHANGES = (INSERT, UPDATE, DELETE)
 # load: below it a MERGE (which joins twice, and rewrites or marks only touched files)
 # costs less; measured in bench/README.md ("Upserts by the cheaper path")
 REWRITE_SHARE = 0.3
+# ... or when the rows it would update or delete lie in at least this share of the files
+TOUCHED_SHARE = 0.5
+FILE = "_file"  # a hash of the file a stored row was read from (plan only)
 
 
 class PlannedMerge:
@@ -112,17 +118,22 @@ class PlannedMerge:
             planned = planned.where(F.col(ACTION) != F.lit(KEEP))
         planned = materialize(planned)
         try:
-            actions = _count_actions(planned, target.part)
+            actions, touched, files = _tally(planned, target.part)
+            changed = sum(n for a in actions.values() for k, n in a.items() if k in CHANGES)
         except BaseException:
             release(planned)
             raise
         counts = _counts_from_actions(actions, target.days, target.source_rows)
-        changed = sum(n for a in actions.values() for k, n in a.items() if k in CHANGES)
         if not changed:
             release(planned)
             return WritePlan(counts, version)
         after = sum(n for a in actions.values() for k, n in a.items() if k != DELETE)
-        rewrite = whole and (apply == "rewrite" or changed >= REWRITE_SHARE * max(after, 1))
+        # a MERGE rewrites (or, with deletion vectors, marks) every file holding a row it
+        # updates or deletes, after two joins: scattered changes touch most files
+        dense = changed >= REWRITE_SHARE * max(after, 1) or (
+            files and touched >= TOUCHED_SHARE * files
+        )
+        rewrite = whole and (apply == "rewrite" or dense)
         return WritePlan(counts, version, target.days, changes=planned, rewrite=rewrite)
 
     def commit(self, target: WriteTarget, rows: DataFrame, plan: WritePlan) -> int | None:
@@ -136,7 +147,7 @@ class PlannedMerge:
         if plan.rewrite:
             return rewrite_days(target, plan.changes, plan.version, merged)
         values = {n: source_col(n) for n in silver_columns(target.pipeline, target.extra)}
-        changes = plan.changes.where(F.col(ACTION) != F.lit(KEEP))
+        changes = plan.changes.where(F.col(ACTION) != F.lit(KEEP)).drop(FILE)
         builder = _merge_into(target, changes)
         builder = self.matched_clauses(builder, values).whenNotMatchedInsert(
             condition=source_col(ACTION) != F.lit(DELETE), values=values
@@ -162,6 +173,7 @@ class PlannedMerge:
             .where(days_filter(F.col(part), target.days))
         )
         present = set(table.columns)
+        table = table.withColumn(FILE, F.xxhash64(F.col("_metadata.file_path")))
         compared = [*[c.name for c in pipeline.columns if c.name not in keys], *target.extra]
         same = reduce(
             lambda a, b: a & b,
@@ -192,6 +204,7 @@ class PlannedMerge:
                 if n not in carried
             ],
             action.alias(ACTION),
+            target_col(FILE).alias(FILE),
         )
         from_source = F.col(ACTION).isin(INSERT, UPDATE)
         return with_action.select(
@@ -202,6 +215,7 @@ class PlannedMerge:
                 for n in columns
             ],
             F.col(ACTION),
+            F.col(FILE),
         )
 
 
@@ -245,24 +259,25 @@ def rewrite_days(
     rows, so it is undone (the dates as they were just before it) and the
     load plans again on top of the rival.
     """
-    early = _rival_since(target, planned_at, target.version())
+    early = _rival_since(target, planned_at)
     if early is not None:
         raise PlannedOnStaleSnapshot(
             f"version {early.version} was committed while the load of "
             f"{', '.join(d.isoformat() for d in target.days)} was planned"
         )
-    rows = planned.where(F.col(ACTION) != F.lit(DELETE)).drop(ACTION)
+    rows = planned.where(F.col(ACTION) != F.lit(DELETE)).drop(ACTION, FILE)
     replace_days(target, rows, target.days, target.metadata)
-    ours = _own_commit(target, planned_at, target.metadata)
+    since = commits_since(target.spark, target.path, planned_at)
+    ours = [c for c in since if c.user_metadata == target.metadata][-1]
     if ours.read_version is not None and ours.read_version > planned_at:
-        slipped = _rival_since(target, planned_at, ours.read_version)
+        slipped = rival_commit(target, since, planned_at, ours.read_version + 1)
         if slipped is not None:
             _undo_rewrite(target, ours.version)
             raise PlannedOnStaleSnapshot(
                 f"version {slipped.version} was committed just before the rewrite of "
                 f"{', '.join(d.isoformat() for d in target.days)} began; rewrite undone"
             )
-    return check_planned_on_latest(target, planned_at, merged)
+    return check_planned_on_latest(target, planned_at, merged, since)
 
 
 class RewriteNotUndone(LakehouseError):
@@ -297,15 +312,17 @@ def _undo_rewrite(target: WriteTarget, version: int) -> None:
             )
 
 
-def _rival_since(target: WriteTarget, after: int, upto: int) -> Commit | None:
-    """A commit in versions ``after`` < v <= ``upto`` that may have changed the dates."""
+def _rival_since(target: WriteTarget, after: int, upto: int | None = None) -> Commit | None:
+    """A commit in versions ``after`` < v <= ``upto`` (default: the latest) that may
+    have changed the dates."""
     commits = commits_since(target.spark, target.path, after, upto)
-    return rival_commit(target, commits, after, upto + 1)
+    newest = upto if upto is not None else (commits[-1].version if commits else after)
+    return rival_commit(target, commits, after, newest + 1)
 
 
 def _own_commit(target: WriteTarget, after: int, metadata: str) -> Commit:
     """Our newest commit after ``after`` (found by its userMetadata)."""
-    commits = commits_since(target.spark, target.path, after, target.version())
+    commits = commits_since(target.spark, target.path, after)
     return [c for c in commits if c.user_metadata == metadata][-1]
 
 
@@ -320,9 +337,13 @@ def _merged(plan: WritePlan) -> MergeResult:
 def _stored_rows(target: WriteTarget, version: int) -> int:
     """Rows the table holds on the dates at ``version`` (0: no data file for any).
 
-    A date with no file is answered from the Delta log alone (partition
-    pruning of the file list): no row is read.
+    Summed from the Delta log's file statistics through delta-rs for a local
+    table (no Spark job); else a date with no file is answered from the log
+    alone (partition pruning of the file list) and only then are rows counted.
     """
+    counted = stored_rows(target.path, version, target.part, target.days)
+    if counted is not None:
+        return counted
     snapshot = target.spark.read.format("delta").option("versionAsOf", version).load(target.path)
     day = snapshot.where(days_filter(F.col(target.part), target.days))
     if not day.inputFiles():
@@ -330,11 +351,22 @@ def _stored_rows(target: WriteTarget, version: int) -> int:
     return day.count()
 
 
-def _count_actions(df: DataFrame, part: str) -> dict[date, dict[str, int]]:
-    out: dict[date, dict[str, int]] = {}
-    for r in df.groupBy(part, ACTION).count().collect():
-        out.setdefault(r[part], {})[r[ACTION]] = int(r["count"])
-    return out
+def _tally(planned: DataFrame, part: str) -> tuple[dict[date, dict[str, int]], int, int]:
+    """In one pass: rows per date and action; files holding a row to update or delete;
+    files of the stored rows (a file belongs to one date, so per-date counts add up)."""
+    names = (*CHANGES, KEEP)
+    hit = F.when(F.col(ACTION).isin(UPDATE, DELETE), F.col(FILE))
+    rows = (
+        planned.groupBy(part)
+        .agg(
+            *[F.sum((F.col(ACTION) == F.lit(a)).cast("long")).alias(a) for a in names],
+            F.count_distinct(hit).alias("_touched"),
+            F.count_distinct(F.col(FILE)).alias("_files"),
+        )
+        .collect()
+    )
+    actions = {r[part]: {a: int(r[a]) for a in names if r[a]} for r in rows}
+    return actions, sum(int(r["_touched"]) for r in rows), sum(int(r["_files"]) for r in rows)
 
 
 def _counts_from_actions(
