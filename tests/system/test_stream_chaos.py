@@ -17,6 +17,7 @@ from datagen.orders import generate, produce
 from tests.harness.builders import pipeline_yaml, write_conf
 from tests.harness.env import ROOT, S3_BUCKET, TEST_S3_YAML
 from tests.harness.ports import free_port_pair
+from tests.harness.procs import communicate
 
 LAUNCHER = str(ROOT / "spark-submit.sh")
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -87,7 +88,7 @@ def test_sigterm_stops_cleanly_through_the_launcher_and_the_process_group(
     job = start_job(conf, lake, "--trigger", "processing_time=1s")
     wait_for(lambda: bronze_committed(lake), 180, "the first batch", job)
     os.kill(job.pid, signal.SIGTERM)  # the launcher forwards it to the driver
-    out, err = job.communicate(timeout=180)
+    out, err = communicate(job, 180)
 
     assert job.returncode == 0, err[-3000:]
     record = last_json(out)
@@ -105,7 +106,7 @@ def test_sigterm_stops_cleanly_through_the_launcher_and_the_process_group(
         job,
     )
     os.killpg(job.pid, signal.SIGTERM)  # the whole group, as Airflow does
-    out, err = job.communicate(timeout=180)
+    out, err = communicate(job, 180)
     assert job.returncode == 0, err[-3000:]
     assert last_json(out)["details"]["ended_by"] == "stopped"
 
@@ -164,7 +165,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
     # catch-up run with another maxOffsetsPerTrigger resumes the same checkpoint)
     catch_up = conf_for(tmp_path / "catch-up", kafka_bootstrap, kafka_topic, dedup, on_s3)
     drain = start_job(catch_up, lake)
-    _out, err = drain.communicate(timeout=600)
+    _out, err = communicate(drain, 600)
     assert drain.returncode == 0, err[-3000:]
 
     bronze = spark.read.format("delta").load(f"{lake}/bronze/orders")
@@ -217,7 +218,7 @@ def test_broker_gone_mid_run_exits_75_and_a_later_run_loses_nothing(spark, tmp_p
         job = start_job(conf, lake, "--trigger", "processing_time=1s")
         wait_for(lambda: bronze_committed(lake), 180, "the first batch", job)
         broker("stop")
-        out, err = job.communicate(timeout=300)
+        out, err = communicate(job, 300)
 
         assert job.returncode == 75, out[-3000:] + err[-3000:]
         record = last_json(out)
@@ -228,7 +229,7 @@ def test_broker_gone_mid_run_exits_75_and_a_later_run_loses_nothing(spark, tmp_p
         second = generate(40, seed=22, dup_share=0.0)
         produce(bootstrap, "gone", second)
         drain = start_job(conf, lake)
-        out, err = drain.communicate(timeout=300)
+        out, err = communicate(drain, 300)
         assert drain.returncode == 0, err[-3000:]
     finally:
         subprocess.run([kafka_sh, "stop"], env=broker_env, capture_output=True, check=False)

@@ -19,6 +19,13 @@ A streaming job asks for a graceful stop instead
 (:meth:`StopToken.without_cancelling`): the flag is set and the running
 micro-batch finishes.
 
+The handler runs on the main thread between any two bytecodes, also inside
+a ``with lock:`` block of that very thread (a log line being written, this
+token's own lock). Taking such a lock there again hangs the driver for
+good, so the handler takes none: it marks the stop (a plain attribute) and
+queues the signal's name (``queue.SimpleQueue``, safe to re-enter); a
+thread of its own then logs it and calls :meth:`StopToken.set`.
+
 The handlers stay installed until the run's ledger row is written, so a
 second signal (a process group's SIGTERM plus the launcher's forwarded one)
 meets the same handler, not the default disposition that would kill the
@@ -29,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -71,7 +79,9 @@ class StopToken:
         self._cancel_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._callbacks: list[Callable[[str], None]] = []
-        self.reason: str | None = None
+        self._reason: str | None = None
+        # the first signal's name, set by the handler itself (no lock: see the module)
+        self._signalled: str | None = None
         self.cancelled = False  # Spark jobs were cancelled for this stop
 
     # ------------------------------------------------------------ the request
@@ -79,7 +89,12 @@ class StopToken:
     @property
     def requested(self) -> bool:
         """True once a stop was asked for."""
-        return self._event.is_set()
+        return self._signalled is not None or self._event.is_set()
+
+    @property
+    def reason(self) -> str | None:
+        """What asked for the stop (a signal's name), None while nothing has."""
+        return self._reason or self._signalled
 
     def wait(self, seconds: float) -> bool:
         """Sleep up to ``seconds``; True as soon as a stop is requested."""
@@ -93,9 +108,9 @@ class StopToken:
     def set(self, reason: str) -> None:
         """Ask for a stop (what the signal handler does; also callable directly)."""
         with self._lock:
-            first = self.reason is None
+            first = self._reason is None
             if first:
-                self.reason = reason
+                self._reason = reason
             self._event.set()
             callbacks = list(self._callbacks) if first else []
             start = first and self._working and self._cancelling
@@ -111,7 +126,7 @@ class StopToken:
         """Call ``callback(reason)`` when a stop is requested (at once if it already was)."""
         with self._lock:
             self._callbacks.append(callback)
-            already = self.reason
+            already = self._reason
         if already is not None:
             callback(already)
 
@@ -164,10 +179,11 @@ class StopToken:
         with self._lock:
             if self._thread is not None or self._cancel is None:
                 return
+            # started under the lock: whoever sees the thread may join it
             self._thread = threading.Thread(
                 target=self._cancel_loop, name="lakehouse-stop", daemon=True
             )
-        self._thread.start()
+            self._thread.start()
 
     def _cancel_loop(self) -> None:
         assert self._cancel is not None
@@ -195,27 +211,43 @@ class StopToken:
         """SIGTERM/SIGINT set this token while the block runs; the token is :func:`current`."""
         global _current
 
+        inbox: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+
         def handler(signum: int, _frame: object) -> None:
+            # no lock, no logging, no I/O: see the module's docstring
             name = signal.Signals(signum).name
-            if not self.requested:
-                log.warning("%s received: stopping (the run will be recorded)", name)
-            else:
-                log.warning("%s received again: already stopping", name)
-            self.set(name)
+            if self._signalled is None:
+                self._signalled = name
+            inbox.put(name)
 
         previous_token, _current = _current, self
         try:
             if threading.current_thread() is not threading.main_thread():
                 yield self
                 return
+            relay = threading.Thread(
+                target=self._relay_signals, args=(inbox,), name="lakehouse-signals", daemon=True
+            )
+            relay.start()
             previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
             try:
                 yield self
             finally:
                 for sig, old in previous.items():
                     signal.signal(sig, old)
+                inbox.put(None)  # after the signals already queued
+                relay.join(timeout=10)
         finally:
             _current = previous_token
+
+    def _relay_signals(self, inbox: queue.SimpleQueue[str | None]) -> None:
+        """Log each signal the handler queued and act on it, off the main thread."""
+        while (name := inbox.get()) is not None:
+            if self._reason is None:
+                log.warning("%s received: stopping (the run will be recorded)", name)
+            else:
+                log.warning("%s received again: already stopping", name)
+            self.set(name)
 
 
 def current() -> StopToken | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import faulthandler
 import logging
 import os
 import signal
@@ -212,11 +213,23 @@ def restore_default_signals() -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def dump_stacks_on_sigusr1() -> None:
+    """``kill -USR1 <driver pid>`` prints every Python thread's stack to stderr.
+
+    For a job that seems stuck: ``jstack`` shows the JVM's side, this the driver's.
+    """
+    if not _in_main_thread() or not hasattr(signal, "SIGUSR1"):
+        return
+    with contextlib.suppress(AttributeError, OSError, RuntimeError, ValueError):
+        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
+
+
 def setup_logging() -> None:
     """Log lines to stderr; stdout stays for the report and the JSON last line."""
     route_stderr()
     write_driver_pid()
     restore_default_signals()
+    dump_stacks_on_sigusr1()
     level = os.environ.get("LAKEHOUSE_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(
         level=getattr(logging, level, logging.INFO),
