@@ -606,6 +606,35 @@ def test_a_stop_request_does_not_hide_a_failing_micro_batch(spark, harness, monk
     assert harness.bronze(spark).count() == 0
 
 
+def test_a_stop_during_a_batch_with_row_rules_exits_0_and_keeps_the_rule_results(
+    spark, harness, monkeypatch
+):
+    # after the graceful stop, the run's rule results are still written: a stop
+    # must not cancel that write (it once did: exit 75, the results lost)
+    import os
+    import signal
+
+    from lakehouse.stream.sink import BronzeBatchWriter
+
+    harness.configure(quality=[{"rule": "not_null", "column": "status", "on_fail": "warn"}])
+    harness.produce([order("g1", T0), order("n1", T0, status=None)])
+    write = BronzeBatchWriter._write
+
+    def signalled_then_write(self, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # the stop arrives while this batch runs
+        return write(self, *args, **kwargs)
+
+    monkeypatch.setattr(BronzeBatchWriter, "_write", signalled_then_write)
+    code, record = harness.run()
+
+    assert code == 0, record
+    assert (record["details"]["ended_by"], record["details"]["signal"]) == ("stopped", "SIGTERM")
+    assert keys(harness.bronze(spark)) == ["g1", "n1"]
+    stored = spark.read.format("delta").load(str(harness.lake / "_ops" / "quality"))
+    (result,) = stored.where(f"run_id = '{record['run_id']}'").collect()
+    assert (result.rule, result.rows_failed) == ("not_null_status", 1)
+
+
 @pytest.mark.slow
 def test_a_checkpoint_is_not_resumed_on_another_kafka_cluster(spark, harness, tmp_path):
     import os

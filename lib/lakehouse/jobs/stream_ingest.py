@@ -35,6 +35,7 @@ from datetime import datetime, timezone
 
 from lakehouse.config import ProcessingTime
 from lakehouse.core import ConfigError, Duration, QualityGateError, UsageError
+from lakehouse.core.stopping import bookkeeping
 from lakehouse.quality import result_rows, write_results
 from lakehouse.runtime import JobContext, Outcome, job_parser, run_job, whole_number
 from lakehouse.stream import (
@@ -183,18 +184,20 @@ def _record_quality(ctx: JobContext, sink: BronzeSink) -> dict | None:
     quality = sink.quality_report()
     if quality is None or not quality.results:
         return None
-    write_results(
-        ctx.spark,
-        ctx.settings.quality_path,
-        result_rows(
-            quality,
-            run_id=ctx.record.run_id,
-            job=JOB,
-            pipeline=ctx.pipeline.name,
-            logical_date=None,
-            checked_at=datetime.now(timezone.utc),
-        ),
-    )
+    # the results of batches already written: written even while a stop is under way
+    with bookkeeping():
+        write_results(
+            ctx.spark,
+            ctx.settings.quality_path,
+            result_rows(
+                quality,
+                run_id=ctx.record.run_id,
+                job=JOB,
+                pipeline=ctx.pipeline.name,
+                logical_date=None,
+                checked_at=datetime.now(timezone.utc),
+            ),
+        )
     return quality.summary()
 
 
