@@ -106,7 +106,7 @@ class StopToken:
             raise Interrupted(self.reason)
 
     def set(self, reason: str) -> None:
-        """Ask for a stop (what the signal handler does; also callable directly)."""
+        """Ask for a stop (what a signal comes to, off the main thread; also callable directly)."""
         with self._lock:
             first = self._reason is None
             if first:
