@@ -584,14 +584,13 @@ def test_a_fail_rule_stops_the_stream_with_exit_3_and_writes_nothing(spark, harn
     assert record["rows_quarantined"] == 1
 
 
-def test_a_stop_request_does_not_hide_a_failing_micro_batch(spark, harness, monkeypatch):
+def sigterm_while_a_batch_runs(monkeypatch) -> None:
+    """A real SIGTERM to this process, sent once a micro-batch's write has begun."""
     import os
     import signal
 
     from lakehouse.stream.sink import BronzeBatchWriter
 
-    harness.configure(quality=[{"rule": "not_null", "column": "status", "on_fail": "fail"}])
-    harness.produce([order("g1", T0), order("n1", T0, status=None)])
     write = BronzeBatchWriter._write
 
     def signalled_then_write(self, *args, **kwargs):
@@ -599,6 +598,12 @@ def test_a_stop_request_does_not_hide_a_failing_micro_batch(spark, harness, monk
         return write(self, *args, **kwargs)
 
     monkeypatch.setattr(BronzeBatchWriter, "_write", signalled_then_write)
+
+
+def test_a_stop_request_does_not_hide_a_failing_micro_batch(spark, harness, monkeypatch):
+    harness.configure(quality=[{"rule": "not_null", "column": "status", "on_fail": "fail"}])
+    harness.produce([order("g1", T0), order("n1", T0, status=None)])
+    sigterm_while_a_batch_runs(monkeypatch)
     code, record = harness.run()
 
     assert code == 3, record  # the gate's verdict, not a clean "stopped"
@@ -611,20 +616,9 @@ def test_a_stop_during_a_batch_with_row_rules_exits_0_and_keeps_the_rule_results
 ):
     # after the graceful stop, the run's rule results are still written: a stop
     # must not cancel that write (it once did: exit 75, the results lost)
-    import os
-    import signal
-
-    from lakehouse.stream.sink import BronzeBatchWriter
-
     harness.configure(quality=[{"rule": "not_null", "column": "status", "on_fail": "warn"}])
     harness.produce([order("g1", T0), order("n1", T0, status=None)])
-    write = BronzeBatchWriter._write
-
-    def signalled_then_write(self, *args, **kwargs):
-        os.kill(os.getpid(), signal.SIGTERM)  # the stop arrives while this batch runs
-        return write(self, *args, **kwargs)
-
-    monkeypatch.setattr(BronzeBatchWriter, "_write", signalled_then_write)
+    sigterm_while_a_batch_runs(monkeypatch)
     code, record = harness.run()
 
     assert code == 0, record
