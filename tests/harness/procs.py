@@ -3,8 +3,9 @@
 :func:`communicate` is ``Popen.communicate`` with a timeout that, instead of
 a bare ``TimeoutExpired``, fails with what the hung job was doing: the
 stack of every Python thread of its drivers (they dump them on SIGUSR1,
-see ``lakehouse.runtime.job``), the JVMs' main and streaming threads
-(``jstack``), and the end of its stderr. The job's process group is killed
+see ``lakehouse.runtime.job``; under spark-submit they land on stdout), the
+JVMs' main and streaming threads (``jstack``), and the ends of its stderr
+and stdout. The job's process group is killed
 afterwards, so nothing of it outlives the test.
 """
 
@@ -70,16 +71,20 @@ def communicate(proc: subprocess.Popen, timeout: float) -> tuple[str, str]:
                 ["jstack", str(pid)], capture_output=True, text=True, timeout=60, check=False
             )
             jvm_dumps.append(f"--- jstack {pid}\n{_interesting_threads(result.stdout)}")
-        elif "python" in command.split(" ", 1)[0]:
+        elif "python" in command.split(" ", 1)[0] and "lakehouse.launch" not in command:
+            # a driver (the launcher has no SIGUSR1 handler: it would die, and with it
+            # the relay of the drivers' output)
             with_suppressed_kill(pid, signal.SIGUSR1)
-    time.sleep(DUMP_WAIT_S)  # the drivers write their stacks to stderr
+    time.sleep(DUMP_WAIT_S)  # the drivers write their stacks
     with_suppressed_kill(-proc.pid, signal.SIGKILL)
-    _out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=60)
     processes = "\n".join(f"{pid} {_cmdline(pid)[:200]}" for pid in pids)
     report = f"processes:\n{processes}\n" + "\n".join(jvm_dumps)
     raise AssertionError(
         f"no exit within {timeout:.0f}s; killed.\n"
-        f"stderr (end):\n{(err or '')[-KEEP_CHARS:]}\n{report[-KEEP_CHARS:]}"
+        f"stderr (end):\n{(err or '')[-KEEP_CHARS:]}\n"
+        f"stdout (end; the drivers' stacks land here under spark-submit):\n"
+        f"{(out or '')[-KEEP_CHARS:]}\n{report[-KEEP_CHARS:]}"
     )
 
 

@@ -214,9 +214,11 @@ def restore_default_signals() -> None:
 
 
 def dump_stacks_on_sigusr1() -> None:
-    """``kill -USR1 <driver pid>`` prints every Python thread's stack to stderr.
+    """``kill -USR1 <driver pid>`` prints every Python thread's stack.
 
     For a job that seems stuck: ``jstack`` shows the JVM's side, this the driver's.
+    It goes to the process's own stderr, which spark-submit merges into the
+    job's stdout (no marker can be added from a signal).
     """
     if not _in_main_thread() or not hasattr(signal, "SIGUSR1"):
         return
